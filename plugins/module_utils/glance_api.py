@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright: httpd_wsgi.glance contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+"""A small Glance v2 client for streaming image uploads and checking them.
+
+Only the Python standard library is used, so the same code runs inside an
+Ansible module on a managed host, in the molecule tests and in the demo. The
+upload is written by hand over the socket because no standard-library client
+can send a chunked body with chosen chunk sizes or honour
+``Expect: 100-continue``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import http.client
+import json
+import os
+import select
+import socket
+import ssl
+import time
+from urllib.parse import urlsplit
+
+
+class GlanceError(Exception):
+    """An HTTP exchange with Glance did not go as expected."""
+
+    def __init__(self, message, status=None, body=None):
+        super(GlanceError, self).__init__(message)
+        self.status = status
+        self.body = body
+
+
+class UploadResult:
+    """What the client sent and how long it took."""
+
+    def __init__(self, status, size, md5, sha512, seconds, saw_continue, body):
+        self.status = status
+        self.size = size
+        self.md5 = md5
+        self.sha512 = sha512
+        self.seconds = seconds
+        self.saw_continue = saw_continue
+        self.body = body
+
+    @property
+    def mib_per_second(self):
+        return self.size / (1024.0 * 1024.0) / self.seconds if self.seconds > 0 else 0.0
+
+
+def random_blocks(size, block_size=1024 * 1024):
+    """Yield ``size`` bytes of random data in blocks of at most ``block_size``."""
+    left = size
+    while left > 0:
+        step = min(block_size, left)
+        yield os.urandom(step)
+        left -= step
+
+
+def file_blocks(path, block_size=1024 * 1024):
+    """Yield the bytes of the file at ``path`` in blocks."""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(block_size)
+            if not block:
+                return
+            yield block
+
+
+def _rechunk(blocks, chunk_size):
+    """Regroup a stream of byte blocks into pieces of exactly ``chunk_size``
+    bytes (the last one may be shorter)."""
+    pending = bytearray()
+    for block in blocks:
+        pending += block
+        while len(pending) >= chunk_size:
+            yield bytes(pending[:chunk_size])
+            del pending[:chunk_size]
+    if pending:
+        yield bytes(pending)
+
+
+class GlanceClient:
+    """Talks to one Glance API endpoint, such as ``http://127.0.0.1:9292``."""
+
+    def __init__(self, endpoint, token=None, headers=None, timeout=300.0,
+                 validate_certs=True, ca_path=None):
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError("endpoint must be an http:// or https:// URL: %s" % endpoint)
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.base_path = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        if token:
+            self.headers["X-Auth-Token"] = token
+        self.ssl_context = None
+        if self.scheme == "https":
+            self.ssl_context = ssl.create_default_context(cafile=ca_path)
+            if not validate_certs:
+                self.ssl_context.check_hostname = False
+                self.ssl_context.verify_mode = ssl.CERT_NONE
+
+    # -- plain requests ----------------------------------------------------
+
+    def _connection(self):
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.timeout, context=self.ssl_context)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def request(self, method, path, body=None, headers=None, expect=(200,)):
+        """Send one request and return (status, parsed JSON or raw bytes)."""
+        all_headers = dict(self.headers)
+        all_headers.update(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode("utf-8")
+            all_headers.setdefault("Content-Type", "application/json")
+        conn = self._connection()
+        try:
+            conn.request(method, self.base_path + path, body=body, headers=all_headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if response.status not in expect:
+            raise GlanceError(
+                "%s %s answered %d %s: %s" % (method, path, response.status, response.reason,
+                                             data.decode("utf-8", "replace").strip()[:2000]),
+                status=response.status, body=data)
+        if data and response.getheader("Content-Type", "").startswith("application/json"):
+            return response.status, json.loads(data.decode("utf-8"))
+        return response.status, data
+
+    def versions(self):
+        return self.request("GET", "/", expect=(200, 300))[1]
+
+    def create_image(self, name, disk_format="raw", container_format="bare", extra=None):
+        body = {"name": name, "disk_format": disk_format, "container_format": container_format}
+        body.update(extra or {})
+        return self.request("POST", "/v2/images", body=body, expect=(201,))[1]
+
+    def get_image(self, image_id):
+        return self.request("GET", "/v2/images/%s" % image_id)[1]
+
+    def delete_image(self, image_id):
+        self.request("DELETE", "/v2/images/%s" % image_id, expect=(204,))
+
+    def wait_for_status(self, image_id, wanted="active", timeout=120.0, interval=0.5):
+        """Poll until the image reaches ``wanted``; fail early on killed/deleted."""
+        deadline = time.time() + timeout
+        while True:
+            image = self.get_image(image_id)
+            if image.get("status") == wanted:
+                return image
+            if image.get("status") in ("killed", "deleted", "deactivated"):
+                raise GlanceError("image %s went to status %s while waiting for %s"
+                                  % (image_id, image["status"], wanted))
+            if time.time() > deadline:
+                raise GlanceError("image %s still %s after %.0f s, wanted %s"
+                                  % (image_id, image.get("status"), timeout, wanted))
+            time.sleep(interval)
+
+    def download(self, image_id, block_size=1024 * 1024):
+        """Stream the image data back; return (size, md5, sha512)."""
+        conn = self._connection()
+        md5, sha512, size = hashlib.md5(), hashlib.sha512(), 0
+        try:
+            conn.request("GET", self.base_path + "/v2/images/%s/file" % image_id, headers=self.headers)
+            response = conn.getresponse()
+            if response.status != 200:
+                raise GlanceError("GET image data answered %d: %s"
+                                  % (response.status, response.read().decode("utf-8", "replace")[:2000]),
+                                  status=response.status)
+            while True:
+                block = response.read(block_size)
+                if not block:
+                    break
+                size += len(block)
+                md5.update(block)
+                sha512.update(block)
+        finally:
+            conn.close()
+        return size, md5.hexdigest(), sha512.hexdigest()
+
+    # -- streaming upload --------------------------------------------------
+
+    def _open_socket(self):
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        return sock
+
+    def upload(self, image_id, blocks, transfer="chunked", size=None, chunk_size=65536,
+               expect_continue=False, continue_timeout=10.0, progress=None):
+        """PUT the image data from the iterable ``blocks``.
+
+        ``transfer`` is ``chunked`` (Transfer-Encoding: chunked, one chunk per
+        ``chunk_size`` bytes) or ``content_length`` (needs ``size``). With
+        ``expect_continue`` the request carries ``Expect: 100-continue`` and the
+        body follows the server's 100 answer, or ``continue_timeout`` seconds of
+        silence, as RFC 9110 allows. ``progress(sent_bytes)`` is called as data goes out.
+        """
+        if transfer not in ("chunked", "content_length"):
+            raise ValueError("transfer must be chunked or content_length")
+        if transfer == "content_length" and size is None:
+            raise ValueError("a content_length upload needs the size")
+        path = self.base_path + "/v2/images/%s/file" % image_id
+        lines = ["PUT %s HTTP/1.1" % path, "Host: %s:%d" % (self.host, self.port),
+                 "Content-Type: application/octet-stream", "Connection: close"]
+        lines += ["%s: %s" % item for item in self.headers.items()]
+        if transfer == "chunked":
+            lines.append("Transfer-Encoding: chunked")
+        else:
+            lines.append("Content-Length: %d" % size)
+        if expect_continue:
+            lines.append("Expect: 100-continue")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+        md5, sha512, sent = hashlib.md5(), hashlib.sha512(), 0
+        saw_continue = False
+        sock = self._open_socket()
+        started = time.time()
+        try:
+            sock.sendall(head)
+            if expect_continue:
+                early = self._await_continue(sock, continue_timeout)
+                if early is not None and early.status != 100:
+                    return early
+                saw_continue = early is not None
+            pieces = _rechunk(blocks, chunk_size) if transfer == "chunked" else blocks
+            for piece in pieces:
+                md5.update(piece)
+                sha512.update(piece)
+                if transfer == "chunked":
+                    sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                else:
+                    sock.sendall(piece)
+                sent += len(piece)
+                if progress is not None:
+                    progress(sent)
+            if transfer == "chunked":
+                sock.sendall(b"0\r\n\r\n")
+            elif sent != size:
+                raise ValueError("declared %d bytes but the data had %d" % (size, sent))
+            return self._finish(sock, md5, sha512, sent, started, saw_continue)
+        finally:
+            sock.close()
+
+    def _await_continue(self, sock, timeout):
+        """Wait up to ``timeout`` seconds for the server's answer to the
+        request head. Return None on silence, an UploadResult with status 100
+        after reading the interim answer, or the UploadResult of a final
+        answer the server sent without waiting for the body (a refusal)."""
+        started = time.time()
+        readable, _, _ = select.select([sock], [], [], timeout)
+        if not readable:
+            return None
+        data = b""
+        while b"\r\n\r\n" not in data:
+            block = sock.recv(65536)
+            if not block:
+                break
+            data += block
+        head, _, rest = data.partition(b"\r\n\r\n")
+        words = head.split(None, 2)
+        status = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+        if status != 100:
+            # The server closes the connection after a refusal: read it all.
+            while True:
+                block = sock.recv(65536)
+                if not block:
+                    break
+                rest += block
+        return UploadResult(status, 0, None, None, time.time() - started, status == 100,
+                            rest.decode("utf-8", "replace"))
+
+    def _finish(self, sock, md5, sha512, sent, started, saw_continue):
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+        seconds = time.time() - started
+        return UploadResult(response.status, sent, md5.hexdigest(), sha512.hexdigest(),
+                            seconds, saw_continue, body.decode("utf-8", "replace"))
