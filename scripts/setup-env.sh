@@ -99,7 +99,7 @@ hwg_base_image() {
   rm -rf "$dir"
   hwg_log "Building $image with debootstrap ($suite from $HWG_DEBIAN_MIRROR); about a minute"
   debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,python3,python3-apt,ca-certificates,curl,iproute2,procps \
+    --include=systemd,systemd-sysv,python3,python3-apt,sudo,ca-certificates,curl,iproute2,procps \
     "$suite" "$dir" "$HWG_DEBIAN_MIRROR" >"$HWG_CACHE/debootstrap-$suite.log" 2>&1 || {
       tail -20 "$HWG_CACHE/debootstrap-$suite.log" >&2
       return 1
