@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Deploys Glance behind Apache and uWSGI into a local Debian 12 container (the
+# molecule "default" scenario's instance) and proves a chunked upload through
+# Apache. Installs what is missing first (scripts/setup-env.sh).
+#   scripts/demo.sh                  # 256 MiB chunked upload
+#   HWG_DEMO_SIZE_MIB=1024 scripts/demo.sh
+# Remove the container afterwards with: scripts/demo.sh destroy
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/setup-env.sh
+. scripts/setup-env.sh
+export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
+export MOLECULE_GLOB="molecule/*/molecule.yml"
+
+if [ "${1:-}" = destroy ]; then
+  exec molecule destroy -s default
+fi
+
+hwg_log "Building and installing the collection"
+rm -rf build .cache/collections
+ansible-galaxy collection build --force --output-path build . >/dev/null
+ansible-galaxy collection install --force -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
+
+hwg_log "Deploying Glance, uWSGI and Apache into a Debian 12 container (a few minutes the first time)"
+molecule create -s default
+molecule converge -s default
+
+hwg_log "Uploading ${HWG_DEMO_SIZE_MIB:-256} MiB with Transfer-Encoding: chunked through Apache"
+python scripts/upload.py --endpoint http://127.0.0.1:29292 --size-mib "${HWG_DEMO_SIZE_MIB:-256}" \
+  --transfer chunked --expect-continue --download
+hwg_log "Glance is at http://127.0.0.1:29292 (container hwg-default-debian12); remove it with: scripts/demo.sh destroy"

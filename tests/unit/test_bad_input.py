@@ -1,0 +1,79 @@
+"""Bad input fails with a clear message before any task that could change the
+host: the failing task must be the argument-spec validation or one of the
+roles' checks, never an install or a write."""
+
+import json
+
+import pytest
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: httpd_wsgi.glance.%s
+"""
+
+# Tasks allowed to run before the failure: they only read the host.
+READ_ONLY_TASKS = ("Validating arguments", "Gathering Facts", "Set variables", "Ensure the facts",
+                   "Check ", "Load the variables", "Check the combination")
+
+CASES = [
+    ("glance_wsgi", {"glance_wsgi_mode": "carrier-pigeon"},
+     "value of glance_wsgi_mode must be one of: http"),
+    ("glance_wsgi", {"glance_wsgi_listen_port": 70000},
+     "glance_wsgi_listen_port must be between 1 and 65535"),
+    ("glance_wsgi", {"glance_wsgi_uwsgi_port": 0},
+     "glance_wsgi_uwsgi_port must be between 1 and 65535"),
+    ("glance_wsgi", {"glance_wsgi_listen_port": "http"},
+     "glance_wsgi_listen_port"),
+    ("glance_wsgi", {"glance_wsgi_uwsgi_address": "0.0.0.0"},
+     "not a loopback address"),
+    ("glance_wsgi", {"glance_wsgi_listen_port": 9000, "glance_wsgi_uwsgi_port": 9000},
+     "cannot listen on the same port"),
+    ("glance_wsgi", {"glance_wsgi_keystone_enabled": True},
+     "glance_wsgi_keystone_auth_url"),
+    ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
+                       "uwsgi_service_http_address": "192.0.2.10"},
+     "which is not a loopback address"),
+    ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
+                       "uwsgi_service_options": {"socket": ":3031"}},
+     "which is not a loopback address"),
+    ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
+                       "uwsgi_service_options": {"exit-on-reload": True},
+                       "uwsgi_service_restart": "on-failure"},
+     "Restart=on-failure would leave the service down"),
+    ("uwsgi_service", {}, "No application is set"),
+    ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
+                       "uwsgi_service_restart": "sometimes"},
+     "uwsgi_service_restart must be one of"),
+    ("apache_proxy", {"apache_proxy_listen_port": 123456},
+     "apache_proxy_listen_port must be between 1 and 65535"),
+    ("apache_proxy", {"apache_proxy_backend_url": "ftp://127.0.0.1/"},
+     "apache_proxy_backend_url must start with one of"),
+    ("apache_proxy", {"apache_proxy_path": "images"},
+     "apache_proxy_path must start with '/'"),
+]
+
+
+def _task_results(stdout):
+    report = json.loads(stdout)
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for result in task["hosts"].values():
+                yield task["task"]["name"].split(" : ", 1)[-1], result
+
+
+@pytest.mark.parametrize("role,extra_vars,message", CASES,
+                         ids=["%s-%s" % (c[0], "-".join(c[1]) or "empty") for c in CASES])
+def test_bad_input_fails_before_any_change(run_playbook, role, extra_vars, message):
+    process = run_playbook(PLAY % role, extra_vars)
+    assert process.returncode != 0, process.stdout[-2000:]
+    results = list(_task_results(process.stdout))
+    failed = [(name, result) for name, result in results if result.get("failed")]
+    assert len(failed) == 1, failed
+    name, result = failed[0]
+    messages = [result.get("msg", "")] + [item.get("msg", "") for item in result.get("results", [])]
+    assert any(message in text for text in messages), messages
+    for ran, _ in results:
+        assert ran.startswith(READ_ONLY_TASKS), "task %r ran before the bad input was refused" % ran
+    assert not any(result.get("changed") for _, result in results)

@@ -1,0 +1,47 @@
+"""Role metadata stays consistent: argument specs match the defaults, every
+option is typed and described, every template carries the managed header,
+and docs/variables.md is what scripts/gen_variables_doc.py makes of it all."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROLES, ROOT, load_yaml
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_spec_matches_defaults(role):
+    defaults = load_yaml(ROOT / "roles" / role / "defaults" / "main.yml")
+    options = load_yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert set(defaults) == set(options), "defaults and argument spec name different variables"
+    for name, spec in options.items():
+        assert name.startswith(role + "_"), name
+        assert spec.get("type"), "%s has no type" % name
+        assert spec.get("description"), "%s has no description" % name
+        if "default" in spec:
+            assert spec["default"] == defaults[name], name
+        else:
+            # Only OS-specific values, filled in from vars/, go without a spec default.
+            assert str(defaults[name]).startswith("{{ __%s_" % role), name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_internal_vars_have_double_underscore_prefix(role):
+    for path in (ROOT / "roles" / role / "vars").glob("*.yml"):
+        for name in load_yaml(path) or {}:
+            assert name.startswith("__%s_" % role), "%s in %s" % (name, path.name)
+
+
+@pytest.mark.parametrize("template", sorted((ROOT / "roles").glob("*/templates/*.j2")),
+                         ids=lambda p: "%s/%s" % (p.parts[-3], p.name))
+def test_templates_start_with_managed_header(template):
+    first = template.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("{{ ansible_managed | comment"), first
+
+
+def test_variables_reference_is_current():
+    generated = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_variables_doc.py"), "--stdout"],
+                               capture_output=True, text=True, check=True).stdout
+    on_disk = (ROOT / "docs" / "variables.md").read_text(encoding="utf-8")
+    assert on_disk == generated, "docs/variables.md is stale: run scripts/gen_variables_doc.py"
