@@ -29,7 +29,11 @@ run_stage() {
 
 summary() {
   hwg_log "Summary (total $((SECONDS - started)) s)"
-  printf '  %s\n' "${results[@]}" >&2
+  printf '  %s\n' "${results[@]}"
+  local passed failed
+  passed=$(printf '%s\n' "${results[@]}" | grep -c '^PASS' || true)
+  failed=$(printf '%s\n' "${results[@]}" | grep -c '^FAIL' || true)
+  printf 'stages: %d passed, %d failed\n' "$passed" "$failed"
 }
 
 # Builds the collection tarball and installs it where the playbooks and
