@@ -22,6 +22,12 @@ ansible-galaxy collection build --force --output-path build . >/dev/null
 ansible-galaxy collection install --force -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
 
 hwg_log "Deploying Glance, uWSGI and Apache into a Debian 12 container (a few minutes the first time)"
+# Molecule's state can outlive its container (another checkout, a reboot):
+# start from a clean state unless the container is really running.
+if [ "$(docker inspect -f '{{.State.Running}}' hwg-default-debian12 2>/dev/null)" != true ]; then
+  molecule reset -s default >/dev/null 2>&1 || true
+  docker rm -f hwg-default-debian12 >/dev/null 2>&1 || true
+fi
 molecule create -s default
 molecule converge -s default
 
