@@ -24,9 +24,9 @@ ansible-galaxy collection install --force -p .cache/collections build/httpd_wsgi
 hwg_log "Deploying Glance, uWSGI and Apache into a Debian 12 container (a few minutes the first time)"
 # Molecule's state can outlive its container (another checkout, a reboot):
 # start from a clean state unless the container is really running.
-if [ "$(docker inspect -f '{{.State.Running}}' hwg-default-debian12 2>/dev/null)" != true ]; then
+if [ "$(docker inspect -f '{{.State.Running}}' hwg-debian12 2>/dev/null)" != true ]; then
   molecule reset -s default >/dev/null 2>&1 || true
-  docker rm -f hwg-default-debian12 >/dev/null 2>&1 || true
+  docker rm -f hwg-debian12 >/dev/null 2>&1 || true
 fi
 molecule create -s default
 molecule converge -s default
@@ -34,4 +34,4 @@ molecule converge -s default
 hwg_log "Uploading ${HWG_DEMO_SIZE_MIB:-256} MiB with Transfer-Encoding: chunked through Apache"
 python scripts/upload.py --endpoint http://127.0.0.1:29292 --size-mib "${HWG_DEMO_SIZE_MIB:-256}" \
   --transfer chunked --expect-continue --download
-hwg_log "Glance is at http://127.0.0.1:29292 (container hwg-default-debian12); remove it with: scripts/demo.sh destroy"
+hwg_log "Glance is at http://127.0.0.1:29292 (container hwg-debian12); remove it with: scripts/demo.sh destroy"

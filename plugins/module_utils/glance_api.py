@@ -197,7 +197,7 @@ class GlanceClient:
         return sock
 
     def upload(self, image_id, blocks, transfer="chunked", size=None, chunk_size=65536,
-               expect_continue=False, continue_timeout=10.0, progress=None):
+               expect_continue=False, continue_timeout=10.0, progress=None, rate_limit=None):
         """PUT the image data from the iterable ``blocks``.
 
         ``transfer`` is ``chunked`` (Transfer-Encoding: chunked, one chunk per
@@ -205,6 +205,8 @@ class GlanceClient:
         ``expect_continue`` the request carries ``Expect: 100-continue`` and the
         body follows the server's 100 answer, or ``continue_timeout`` seconds of
         silence, as RFC 9110 allows. ``progress(sent_bytes)`` is called as data goes out.
+        ``rate_limit`` (bytes per second) slows the sender down, to keep an
+        upload in flight while something else happens.
         """
         if transfer not in ("chunked", "content_length"):
             raise ValueError("transfer must be chunked or content_length")
@@ -242,6 +244,10 @@ class GlanceClient:
                 else:
                     sock.sendall(piece)
                 sent += len(piece)
+                if rate_limit:
+                    ahead = sent / float(rate_limit) - (time.time() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 if progress is not None:
                     progress(sent)
             if transfer == "chunked":

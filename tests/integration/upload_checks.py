@@ -1,17 +1,20 @@
-"""Upload checks shared by the molecule scenarios' testinfra suites.
+"""Checks shared by the molecule scenarios' testinfra suites.
 
 Every check talks to the real deployment over 127.0.0.1 (the scenario
 containers share the host's network) and compares what Glance stored with
-what was sent: size, md5 ``checksum``, sha512 ``os_hash_value``, the bytes of
-a download, and the file in the store on the container.
+what was sent: size, md5 ``checksum``, sha512 ``os_hash_value``, the file in
+the store on the container, and the bytes of a download.
 """
 
-import json
+import hashlib
 import os
+import re
 import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
+
+import sys
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
@@ -19,41 +22,61 @@ sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
 from glance_api import GlanceClient, random_blocks  # noqa: E402  pylint: disable=wrong-import-position
 
 MIB = 1024 * 1024
+IMAGE_DIR = "/var/lib/glance/images"
+APACHE = "http://127.0.0.1:29292"
 REPORT = []
 
 
 def record(name, **figures):
     """Keep one line of figures for the summary printed at the end of the run."""
     REPORT.append(dict(check=name, **figures))
-    report_file = os.environ.get("HWG_UPLOAD_REPORT")
-    if report_file:
-        with open(report_file, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(REPORT[-1]) + "\n")
+
+
+def annotate_last(**figures):
+    """Add figures measured around the last recorded upload."""
+    REPORT[-1].update(figures)
 
 
 def upload_and_check(host, endpoint, name, size, transfer="chunked", chunk_size=64 * 1024,
-                     expect_continue=False, image_dir="/var/lib/glance/images", download=True):
+                     expect_continue=False, download=True, rate_limit=None):
     """Create an image, upload ``size`` random bytes, and prove Glance stored
     exactly those bytes. Returns the upload result."""
     client = GlanceClient(endpoint, timeout=600)
     image = client.create_image("hwg-%s" % name)
     result = client.upload(image["id"], random_blocks(size), transfer=transfer, size=size,
-                           chunk_size=chunk_size, expect_continue=expect_continue)
+                           chunk_size=chunk_size, expect_continue=expect_continue, rate_limit=rate_limit)
     assert result.status == 204, "upload answered %d: %s" % (result.status, result.body)
     stored = client.wait_for_status(image["id"], "active", timeout=120)
     assert stored["size"] == size
     assert stored["checksum"] == result.md5
     assert stored["os_hash_algo"] == "sha512"
     assert stored["os_hash_value"] == result.sha512
-    on_disk = host.file("%s/%s" % (image_dir, image["id"]))
+    on_disk = host.file("%s/%s" % (IMAGE_DIR, image["id"]))
     assert on_disk.exists and on_disk.size == size
-    assert host.check_output("sha512sum %s/%s" % (image_dir, image["id"])).split()[0] == result.sha512
+    assert host.check_output("sha512sum %s/%s" % (IMAGE_DIR, image["id"])).split()[0] == result.sha512
     if download:
         assert client.download(image["id"]) == (size, result.md5, result.sha512)
     record(name, endpoint=endpoint, transfer=transfer, chunk_size=chunk_size,
            expect_continue=expect_continue, bytes=size, seconds=round(result.seconds, 3),
-           mib_per_s=round(result.mib_per_second, 1), md5=result.md5,
-           sha512=result.sha512[:16] + "...", checksums_match=True)
+           mib_per_s=round(result.mib_per_second, 1), md5=result.md5, checksums_match=True)
+    client.delete_image(image["id"])
+    return result
+
+
+def chunked_upload_is_refused(host, endpoint, size, status=411, within=5.0):
+    """A chunked upload is answered ``status`` within ``within`` seconds, and
+    leaves the image without data: still queued, nothing in the store."""
+    client = GlanceClient(endpoint, timeout=60)
+    image = client.create_image("hwg-refused-chunked")
+    result = client.upload(image["id"], random_blocks(size), transfer="chunked")
+    assert result.status == status, "answered %d: %s" % (result.status, result.body)
+    assert result.seconds < within, "took %.1f s" % result.seconds
+    assert client.get_image(image["id"])["status"] == "queued"
+    assert not host.file("%s/%s" % (IMAGE_DIR, image["id"])).exists
+    assert host.run("ls -A /var/lib/glance/staging").stdout.strip() == ""
+    record("chunked-refused-%d" % status, endpoint=endpoint, transfer="chunked", chunk_size=65536,
+           expect_continue=False, bytes=size, seconds=round(result.seconds, 3), mib_per_s=0.0,
+           md5="-", checksums_match="n/a")
     client.delete_image(image["id"])
     return result
 
@@ -68,8 +91,105 @@ def curl_upload(endpoint, path, extra_headers=()):
     for header in extra_headers:
         command += ["-H", header]
     command.append("%s/v2/images/%s/file" % (endpoint, image["id"]))
-    started = time.time()
     output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600).stdout
     status, seconds = output.split()
-    assert time.time() - started >= 0
     return image["id"], int(status), float(seconds)
+
+
+def curl_chunked_expect_check(tmp_path, endpoint, size, limit):
+    """curl's chunked upload with Expect: 100-continue finishes within
+    ``limit`` seconds and Glance stores exactly the file."""
+    source = tmp_path / "image.raw"
+    md5, sha512 = hashlib.md5(), hashlib.sha512()
+    with open(source, "wb") as handle:
+        for _ in range(size // MIB):
+            block = os.urandom(MIB)
+            md5.update(block)
+            sha512.update(block)
+            handle.write(block)
+    image_id, status, seconds = curl_upload(endpoint, source, ("Transfer-Encoding: chunked", "Expect: 100-continue"))
+    assert status == 204
+    assert seconds < limit, "curl took %.1f s: the 100 Continue was waited for" % seconds
+    client = GlanceClient(endpoint)
+    image = client.wait_for_status(image_id)
+    assert (image["size"], image["checksum"], image["os_hash_value"]) == (size, md5.hexdigest(), sha512.hexdigest())
+    record("curl-chunked-expect", endpoint=endpoint, transfer="chunked", chunk_size="curl",
+           expect_continue=True, bytes=size, seconds=seconds, mib_per_s=round(size / MIB / seconds, 1),
+           md5=md5.hexdigest(), checksums_match=True)
+    client.delete_image(image_id)
+
+
+class ApacheTmpWatcher:
+    """Samples the bytes in Apache's (systemd-private) temporary directory
+    while an upload runs; ``peak`` is the most seen."""
+
+    COMMAND = "du -sb /tmp/systemd-private-*-apache2.service-*/tmp 2>/dev/null | awk '{s+=$1} END {print s+0}'"
+
+    def __init__(self, host, interval=0.05):
+        self.host = host
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            used = int(self.host.check_output(self.COMMAND) or 0)
+            self.peak = max(self.peak, used)
+            self.samples += 1
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self.baseline = int(self.host.check_output(self.COMMAND) or 0)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_above_baseline = max(0, self.peak - self.baseline)
+
+
+def check_mode_changes_nothing(host, watched_files):
+    """A check-mode run of the scenario's converge playbook against the
+    converged host predicts no change, and leaves ``watched_files`` as they were."""
+    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
+    converge = scenario.parent / "shared" / "converge.yml"
+    digest = "md5sum " + " ".join(watched_files)
+    before = host.check_output(digest)
+    run = subprocess.run(["ansible-playbook", "-i", inventory, "--check", str(converge)],
+                         capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    recap = re.findall(r"changed=(\d+).*failed=(\d+)", run.stdout)
+    assert recap and all(changed == "0" and failed == "0" for changed, failed in recap), run.stdout[-3000:]
+    assert host.check_output(digest) == before
+
+
+def listening_ports(host):
+    """TCP ports with a listener on the container (it shares the host's network,
+    so only the scenario's own ports are asserted on)."""
+    ports = set()
+    for line in host.check_output("ss -Htln").splitlines():
+        ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+    return ports
+
+
+def enabled_apache_modules(host):
+    return set(re.findall(r"^\s*(\w+)_module", host.check_output("apache2ctl -M 2>/dev/null"), re.M))
+
+
+def print_report(terminalreporter):
+    """pytest_terminal_summary body for the scenarios' conftest files."""
+    if not REPORT:
+        return
+    terminalreporter.section("uploads measured")
+    for line in REPORT:
+        terminalreporter.write_line(
+            "%-30s %-15s chunk=%-8s expect=%-5s %7.1f MiB in %7.3f s = %7.1f MiB/s  md5=%s  match=%s%s"
+            % (line["check"], line["transfer"], line["chunk_size"], line["expect_continue"],
+               line["bytes"] / 1048576.0, line["seconds"], line["mib_per_s"], line["md5"],
+               line["checksums_match"],
+               ("  apache-tmp-peak=%.1f MiB" % (line["apache_tmp_peak"] / 1048576.0))
+               if "apache_tmp_peak" in line else ""))

@@ -33,7 +33,7 @@ CASES = [
     ("glance_wsgi", {"glance_wsgi_keystone_enabled": True},
      "glance_wsgi_keystone_auth_url"),
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
-                       "uwsgi_service_http_address": "192.0.2.10"},
+                       "uwsgi_service_address": "192.0.2.10"},
      "which is not a loopback address"),
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
                        "uwsgi_service_options": {"socket": ":3031"}},

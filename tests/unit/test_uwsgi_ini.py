@@ -57,8 +57,8 @@ def test_defaults_follow_the_glance_document(run_playbook, tmp_path):
 def test_overrides_removals_and_repeated_options(run_playbook, tmp_path):
     text = _render(run_playbook, tmp_path, {
         "uwsgi_service_app_options": {"module": "glance.wsgi.api:application"},
-        "uwsgi_service_http_address": "::1",
-        "uwsgi_service_http_port": 8080,
+        "uwsgi_service_address": "::1",
+        "uwsgi_service_port": 8080,
         "uwsgi_service_options": {
             "buffer-size": 32768,
             "thunder-lock": None,

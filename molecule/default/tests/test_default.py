@@ -1,25 +1,20 @@
 """Proves the default deployment on the running container: Glance (Debian 12
 packages) under uWSGI's http-socket behind Apache's mod_proxy_http."""
 
-import hashlib
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tests.integration.upload_checks import (  # noqa: F401
+    APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing,
+    curl_chunked_expect_check, enabled_apache_modules, upload_and_check)
 
-from tests.integration.upload_checks import (  # noqa: E402  pylint: disable=wrong-import-position
-    MIB, GlanceClient, curl_upload, record, upload_and_check)
-
-APACHE = "http://127.0.0.1:29292"
 UWSGI = "http://127.0.0.1:29293"
 UWSGI_PORT = 29293
 SOCKET_TIMEOUT = 60
 UPLOAD_SIZE = 64 * MIB
+WATCHED = ["/etc/glance/glance-api.conf", "/etc/uwsgi/glance-uwsgi.ini",
+           "/etc/apache2/sites-available/glance-api.conf", "/etc/apache2/ports.conf"]
 
 
 def test_services_active_and_enabled(host):
@@ -39,8 +34,7 @@ def test_uwsgi_listens_on_loopback_only(host):
                  if re.search(r":%d\s" % UWSGI_PORT, line + " ")]
     assert listeners, "nothing listens on %d" % UWSGI_PORT
     for line in listeners:
-        local = line.split()[3]
-        assert local == "127.0.0.1:%d" % UWSGI_PORT, line
+        assert line.split()[3] == "127.0.0.1:%d" % UWSGI_PORT, line
 
 
 def test_uwsgi_runs_as_glance_under_a_hardened_unit(host):
@@ -82,10 +76,10 @@ def test_apache_listens_only_where_told(host):
     assert not host.socket("tcp://0.0.0.0:80").is_listening
 
 
-def test_proxy_modules_enabled(host):
-    modules = host.check_output("apache2ctl -M 2>/dev/null")
-    for module in ("proxy_module", "proxy_http_module", "headers_module"):
-        assert module in modules
+def test_proxy_modules_enabled_and_others_not(host):
+    modules = enabled_apache_modules(host)
+    assert {"proxy", "proxy_http", "headers"} <= modules
+    assert not {"proxy_uwsgi", "wsgi"} & modules
 
 
 def test_chunked_upload_through_apache(host):
@@ -100,27 +94,7 @@ def test_chunked_upload_with_expect_continue_through_apache(host):
 
 
 def test_curl_chunked_upload_with_expect_continue(host, tmp_path):
-    source = tmp_path / "image.raw"
-    md5, sha512 = hashlib.md5(), hashlib.sha512()
-    with open(source, "wb") as handle:
-        for _ in range(UPLOAD_SIZE // MIB):
-            block = os.urandom(MIB)
-            md5.update(block)
-            sha512.update(block)
-            handle.write(block)
-    image_id, status, seconds = curl_upload(
-        APACHE, source, ("Transfer-Encoding: chunked", "Expect: 100-continue"))
-    assert status == 204
-    assert seconds < SOCKET_TIMEOUT / 2, "curl took %.1f s: Apache waited for 100 Continue" % seconds
-    client = GlanceClient(APACHE)
-    image = client.wait_for_status(image_id)
-    assert (image["size"], image["checksum"], image["os_hash_value"]) == (
-        UPLOAD_SIZE, md5.hexdigest(), sha512.hexdigest())
-    record("curl-chunked-expect", endpoint=APACHE, transfer="chunked", chunk_size="curl",
-           expect_continue=True, bytes=UPLOAD_SIZE, seconds=seconds,
-           mib_per_s=round(UPLOAD_SIZE / MIB / seconds, 1), md5=md5.hexdigest(),
-           sha512=sha512.hexdigest()[:16] + "...", checksums_match=True)
-    client.delete_image(image_id)
+    curl_chunked_expect_check(tmp_path, APACHE, UPLOAD_SIZE, SOCKET_TIMEOUT / 2)
 
 
 def test_chunked_upload_with_8_mib_chunks_straight_to_uwsgi(host):
@@ -132,30 +106,31 @@ def test_chunked_upload_straight_to_uwsgi(host):
 
 
 def test_content_length_upload_through_apache(host):
-    upload_and_check(host, APACHE, "content-length-via-apache", UPLOAD_SIZE,
-                     transfer="content_length")
+    upload_and_check(host, APACHE, "content-length-via-apache", UPLOAD_SIZE, transfer="content_length")
+
+
+def test_sibling_proxy_sendcl_does_not_make_glance_buffer(host):
+    """The scenario sets proxy-sendcl for the whole virtual host and for a
+    sibling path. Glance's uploads must stream past Apache's temporary
+    directory, while the sibling path (same backend) does spool: that proves
+    the sibling's setting is live and the measurement can see spooling."""
+    with ApacheTmpWatcher(host) as glance_path:
+        upload_and_check(host, APACHE, "chunked-beside-sendcl-sibling", UPLOAD_SIZE, rate_limit=48 * MIB)
+    annotate_last(apache_tmp_peak=glance_path.peak_above_baseline)
+    with ApacheTmpWatcher(host) as sibling_path:
+        upload_and_check(host, APACHE + "/sibling", "chunked-via-sendcl-sibling", UPLOAD_SIZE,
+                         rate_limit=48 * MIB)
+    annotate_last(apache_tmp_peak=sibling_path.peak_above_baseline)
+    assert sibling_path.samples > 5 and glance_path.samples > 5
+    assert glance_path.peak_above_baseline < MIB, glance_path.peak_above_baseline
+    assert sibling_path.peak_above_baseline >= UPLOAD_SIZE // 2, sibling_path.peak_above_baseline
 
 
 def test_check_mode_reports_no_change(host):
-    """A check-mode run against the converged host predicts no change."""
-    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    before = host.check_output("md5sum /etc/glance/glance-api.conf /etc/uwsgi/glance-uwsgi.ini "
-                               "/etc/apache2/sites-available/glance-api.conf")
-    run = subprocess.run(
-        ["ansible-playbook", "-i", inventory, "--check", str(scenario / "converge.yml")],
-        capture_output=True, text=True, timeout=900, check=False)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    recap = re.findall(r"changed=(\d+).*failed=(\d+)", run.stdout)
-    assert recap and all(changed == "0" and failed == "0" for changed, failed in recap), run.stdout[-3000:]
-    assert host.check_output("md5sum /etc/glance/glance-api.conf /etc/uwsgi/glance-uwsgi.ini "
-                             "/etc/apache2/sites-available/glance-api.conf") == before
+    check_mode_changes_nothing(host, WATCHED)
 
 
-@pytest.mark.parametrize("path", ["/etc/glance/glance-api.conf",
-                                  "/etc/systemd/system/glance-uwsgi.service",
-                                  "/etc/apache2/sites-available/glance-api.conf",
-                                  "/etc/apache2/ports.conf"])
+@pytest.mark.parametrize("path", WATCHED[:1] + ["/etc/systemd/system/glance-uwsgi.service"] + WATCHED[2:])
 def test_written_files_carry_the_managed_header(host, path):
     assert "Ansible managed" in host.file(path).content_string.splitlines()[1]
 

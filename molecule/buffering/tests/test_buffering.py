@@ -1,0 +1,37 @@
+"""Mode http with request buffering: Apache spools each upload to its
+temporary directory and sends it on with a Content-Length."""
+
+from tests.integration.upload_checks import (  # noqa: F401
+    APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing, upload_and_check)
+
+UPLOAD_SIZE = 128 * MIB
+
+
+def test_site_sets_proxy_sendcl_for_glance_path_only(host):
+    site = host.file("/etc/apache2/sites-available/glance-api.conf").content_string
+    block = site[site.index('<Location "/">'):site.index("</Location>")]
+    assert "SetEnv proxy-sendcl 1" in block
+    assert site.count("proxy-sendcl") == 1
+
+
+def test_timeouts_raised_for_buffered_uploads(host):
+    site = host.file("/etc/apache2/sites-available/glance-api.conf").content_string
+    assert "ProxyTimeout 7200" in site and "timeout=7200" in site
+    assert "socket-timeout = 7200" in host.file("/etc/uwsgi/glance-uwsgi.ini").content_string.splitlines()
+
+
+def test_chunked_upload_is_buffered_and_stored_intact(host):
+    with ApacheTmpWatcher(host) as tmp:
+        upload_and_check(host, APACHE, "chunked-buffered", UPLOAD_SIZE, rate_limit=64 * MIB)
+    annotate_last(apache_tmp_peak=tmp.peak_above_baseline)
+    assert tmp.samples > 5
+    assert tmp.peak_above_baseline >= UPLOAD_SIZE // 2, tmp.peak_above_baseline
+    assert tmp.peak_above_baseline <= UPLOAD_SIZE + MIB, tmp.peak_above_baseline
+
+
+def test_content_length_upload(host):
+    upload_and_check(host, APACHE, "content-length-buffered", UPLOAD_SIZE, transfer="content_length")
+
+
+def test_check_mode_reports_no_change(host):
+    check_mode_changes_nothing(host, ["/etc/uwsgi/glance-uwsgi.ini", "/etc/apache2/sites-available/glance-api.conf"])
