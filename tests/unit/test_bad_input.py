@@ -15,11 +15,23 @@ PLAY = """
 
 # Tasks allowed to run before the failure: they only read the host.
 READ_ONLY_TASKS = ("Validating arguments", "Gathering Facts", "Set variables", "Ensure the facts",
-                   "Check ", "Load the variables", "Check the combination")
+                   "Check ", "Load the variables", "Check the combination", "Measure the free space")
 
 CASES = [
     ("glance_wsgi", {"glance_wsgi_mode": "carrier-pigeon"},
-     "value of glance_wsgi_mode must be one of: http"),
+     "value of glance_wsgi_mode must be one of: http, uwsgi, mod_wsgi"),
+    ("glance_wsgi", {"glance_wsgi_mode": "uwsgi", "glance_wsgi_request_buffering": True,
+                     "glance_wsgi_max_image_size": 1024},
+     "Apache's uwsgi proxy (mod_proxy_uwsgi) ignores it"),
+    ("glance_wsgi", {"glance_wsgi_mode": "mod_wsgi", "glance_wsgi_request_buffering": True,
+                     "glance_wsgi_max_image_size": 1024},
+     "has no meaning in mode mod_wsgi"),
+    ("glance_wsgi", {"glance_wsgi_request_buffering": True},
+     "set glance_wsgi_max_image_size"),
+    ("glance_wsgi", {"glance_wsgi_request_buffering": True, "glance_wsgi_max_image_size": 2 ** 62},
+     "less than glance_wsgi_max_image_size"),
+    ("glance_wsgi", {"glance_wsgi_uwsgi_socket": "run/glance.sock"},
+     "glance_wsgi_uwsgi_socket must be an absolute path"),
     ("glance_wsgi", {"glance_wsgi_listen_port": 70000},
      "glance_wsgi_listen_port must be between 1 and 65535"),
     ("glance_wsgi", {"glance_wsgi_uwsgi_port": 0},
@@ -44,6 +56,9 @@ CASES = [
      "Restart=on-failure would leave the service down"),
     ("uwsgi_service", {}, "No application is set"),
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
+                       "uwsgi_service_protocol": "fastcgi"},
+     "uwsgi_service_protocol must be one of"),
+    ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
                        "uwsgi_service_restart": "sometimes"},
      "uwsgi_service_restart must be one of"),
     ("apache_proxy", {"apache_proxy_listen_port": 123456},
@@ -52,6 +67,13 @@ CASES = [
      "apache_proxy_backend_url must start with one of"),
     ("apache_proxy", {"apache_proxy_path": "images"},
      "apache_proxy_path must start with '/'"),
+    ("apache_proxy", {"apache_proxy_backend_url": "uwsgi://127.0.0.1:3031/",
+                      "apache_proxy_request_buffering": True},
+     "mod_proxy_uwsgi ignores it"),
+    ("apache_proxy", {"apache_proxy_wsgi": {"processes": 2}},
+     "apache_proxy_wsgi needs \"script\""),
+    ("apache_proxy", {"apache_proxy_backend_url": "unix:/run/app.sock"},
+     "or name a unix socket as"),
 ]
 
 
