@@ -31,7 +31,11 @@ fi
 molecule create -s default
 molecule converge -s default
 
-hwg_log "Uploading ${HWG_DEMO_SIZE_MIB:-256} MiB with Transfer-Encoding: chunked through Apache"
-python scripts/upload.py --endpoint http://127.0.0.1:29292 --size-mib "${HWG_DEMO_SIZE_MIB:-256}" \
-  --transfer chunked --expect-continue --download
-hwg_log "Glance is at http://127.0.0.1:29292 (container hwg-debian12); remove it with: scripts/demo.sh destroy"
+endpoint=http://127.0.0.1:29292
+inventory=.cache/demo-inventory.ini
+printf '[glance_api]\nhwg-debian12 ansible_connection=community.docker.docker\n' >"$inventory"
+hwg_log "Proving it: ${HWG_DEMO_SIZE_MIB:-256} MiB of random data, Transfer-Encoding: chunked with Expect: 100-continue, to $endpoint"
+ANSIBLE_DISPLAY_OK_HOSTS=true ansible-playbook -i "$inventory" httpd_wsgi.glance.verify \
+  -e glance_verify_endpoint="$endpoint" -e glance_verify_size_mib="${HWG_DEMO_SIZE_MIB:-256}" \
+  -e '{"glance_verify_transfers": ["chunked"]}'
+hwg_log "Glance is at $endpoint (container hwg-debian12); remove it with: scripts/demo.sh destroy"

@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/setup-env.sh
 
 stages=("$@")
-[ "${#stages[@]}" -gt 0 ] || stages=(build lint unit molecule)
+[ "${#stages[@]}" -gt 0 ] || stages=(build lint sanity unit molecule)
 started=$SECONDS
 declare -a results=()
 
@@ -48,6 +48,10 @@ stage_build() {
 stage_lint() {
   yamllint --strict .
   ansible-lint --offline --profile production
+}
+
+stage_sanity() {
+  bash scripts/sanity.sh
 }
 
 stage_unit() {

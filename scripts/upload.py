@@ -19,7 +19,7 @@ from glance_api import GlanceClient, GlanceError, file_blocks, random_blocks  # 
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--endpoint", default="http://127.0.0.1:29292")
     parser.add_argument("--size-mib", type=int, default=256, help="random data to send (MiB)")
     parser.add_argument("--file", help="send this file instead of random data")

@@ -129,10 +129,9 @@ class GlanceClient:
         finally:
             conn.close()
         if response.status not in expect:
-            raise GlanceError(
-                "%s %s answered %d %s: %s" % (method, path, response.status, response.reason,
-                                             data.decode("utf-8", "replace").strip()[:2000]),
-                status=response.status, body=data)
+            message = data.decode("utf-8", "replace").strip()[:2000]
+            raise GlanceError("%s %s answered %d %s: %s" % (method, path, response.status, response.reason, message),
+                              status=response.status, body=data)
         if data and response.getheader("Content-Type", "").startswith("application/json"):
             return response.status, json.loads(data.decode("utf-8"))
         return response.status, data
@@ -264,7 +263,7 @@ class GlanceClient:
         after reading the interim answer, or the UploadResult of a final
         answer the server sent without waiting for the body (a refusal)."""
         started = time.time()
-        readable, _, _ = select.select([sock], [], [], timeout)
+        readable = select.select([sock], [], [], timeout)[0]
         if not readable:
             return None
         data = b""
@@ -273,7 +272,7 @@ class GlanceClient:
             if not block:
                 break
             data += block
-        head, _, rest = data.partition(b"\r\n\r\n")
+        head, _separator, rest = data.partition(b"\r\n\r\n")
         words = head.split(None, 2)
         status = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
         if status != 100:

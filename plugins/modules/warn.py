@@ -17,7 +17,7 @@ description:
     failing in C(glance_wsgi_mode=uwsgi).
 version_added: 0.1.0
 author:
-  - httpd_wsgi.glance contributors
+  - httpd_wsgi.glance maintainers (@httpd-wsgi)
 options:
   msg:
     description: The warning.
@@ -31,6 +31,7 @@ attributes:
     support: none
     description: Has nothing to show as a diff.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller only.
 """

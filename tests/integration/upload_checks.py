@@ -7,6 +7,7 @@ the store on the container, and the bytes of a download.
 """
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -102,7 +103,7 @@ def curl_chunked_expect_check(tmp_path, endpoint, size, limit):
     source = tmp_path / "image.raw"
     md5, sha512 = hashlib.md5(), hashlib.sha512()
     with open(source, "wb") as handle:
-        for _ in range(size // MIB):
+        for _block in range(size // MIB):
             block = os.urandom(MIB)
             md5.update(block)
             sha512.update(block)
@@ -193,3 +194,38 @@ def print_report(terminalreporter):
                line["checksums_match"],
                ("  apache-tmp-peak=%.1f MiB" % (line["apache_tmp_peak"] / 1048576.0))
                if "apache_tmp_peak" in line else ""))
+
+
+def _ansible_env():
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_NOCOLOR="1")
+    return env
+
+
+def run_verify_playbook(transfers=("chunked", "content_length"), size_mib=64, extra=None):
+    """Run the operator-facing playbook httpd_wsgi.glance.verify (its
+    image_upload module runs on the container) and return its per-transfer
+    results, recording their figures."""
+    extra_vars = dict(glance_verify_hosts="all", glance_verify_transfers=list(transfers),
+                      glance_verify_size_mib=size_mib, **(extra or {}))
+    run = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                          "-e", json.dumps(extra_vars), "httpd_wsgi.glance.verify"],
+                         capture_output=True, text=True, timeout=1800, env=_ansible_env(), check=False)
+    report = json.loads(run.stdout)
+    task = report["plays"][0]["tasks"][0]
+    results = list(task["hosts"].values())[0]["results"]
+    for result in results:
+        if result.get("http_status") == 204 and not result.get("failed"):
+            record("module-%s" % result["item"], endpoint="image_upload module", transfer=result["item"],
+                   chunk_size=65536, expect_continue=True, bytes=result["bytes"], seconds=result["seconds"],
+                   mib_per_s=result["throughput_mib_s"], md5=result["md5"],
+                   checksums_match=result.get("download_matched", False))
+    return run.returncode, results
+
+
+def run_image_upload(args):
+    """Run the image_upload module once on the container; return (rc, result)."""
+    run = subprocess.run(["ansible", "all", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+                          "-m", "httpd_wsgi.glance.image_upload", "-a", json.dumps(args)],
+                         capture_output=True, text=True, timeout=600, env=_ansible_env(), check=False)
+    report = json.loads(run.stdout)
+    return run.returncode, list(report["plays"][0]["tasks"][0]["hosts"].values())[0]

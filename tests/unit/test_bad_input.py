@@ -96,6 +96,6 @@ def test_bad_input_fails_before_any_change(run_playbook, role, extra_vars, messa
     name, result = failed[0]
     messages = [result.get("msg", "")] + [item.get("msg", "") for item in result.get("results", [])]
     assert any(message in text for text in messages), messages
-    for ran, _ in results:
+    for ran, _result in results:
         assert ran.startswith(READ_ONLY_TASKS), "task %r ran before the bad input was refused" % ran
-    assert not any(result.get("changed") for _, result in results)
+    assert not any(result.get("changed") for _name, result in results)

@@ -2,6 +2,7 @@
 temporary directory and sends it on with a Content-Length."""
 
 from tests.integration.upload_checks import (  # noqa: F401
+    run_verify_playbook,
     APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing, upload_and_check)
 
 UPLOAD_SIZE = 128 * MIB
@@ -29,9 +30,20 @@ def test_chunked_upload_is_buffered_and_stored_intact(host):
     assert tmp.peak_above_baseline <= UPLOAD_SIZE + MIB, tmp.peak_above_baseline
 
 
+def test_chunked_upload_throughput_unthrottled(host):
+    upload_and_check(host, APACHE, "chunked-buffered-full-speed", UPLOAD_SIZE)
+
+
 def test_content_length_upload(host):
     upload_and_check(host, APACHE, "content-length-buffered", UPLOAD_SIZE, transfer="content_length")
 
 
 def test_check_mode_reports_no_change(host):
     check_mode_changes_nothing(host, ["/etc/uwsgi/glance-uwsgi.ini", "/etc/apache2/sites-available/glance-api.conf"])
+
+
+def test_verify_playbook_uploads_through_the_module(host):
+    rc, results = run_verify_playbook()
+    assert rc == 0, results
+    for result in results:
+        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result

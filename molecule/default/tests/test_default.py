@@ -6,6 +6,7 @@ import re
 import pytest
 
 from tests.integration.upload_checks import (  # noqa: F401
+    run_image_upload, run_verify_playbook,
     APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing,
     curl_chunked_expect_check, enabled_apache_modules, upload_and_check)
 
@@ -139,3 +140,16 @@ def test_glance_config_has_no_dropped_options(host):
     conf = host.file("/etc/glance/glance-api.conf").content_string
     for dropped in ("bind_host", "bind_port", "workers"):
         assert not re.search(r"^%s\s*=" % dropped, conf, re.M)
+
+
+def test_verify_playbook_uploads_through_the_module(host):
+    rc, results = run_verify_playbook()
+    assert rc == 0, results
+    for result in results:
+        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result
+
+
+def test_module_fails_clearly_on_a_wrong_expected_size(host):
+    rc, result = run_image_upload({"endpoint": APACHE, "size": MIB, "expected_size": MIB + 1, "delete": True})
+    assert rc != 0
+    assert "expected_size: expected %d, Glance has %d" % (MIB + 1, MIB) in result["msg"], result["msg"]

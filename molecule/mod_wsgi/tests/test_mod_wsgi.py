@@ -2,6 +2,7 @@
 no uWSGI. Chunked (with and without Expect) and Content-Length uploads work."""
 
 from tests.integration.upload_checks import (  # noqa: F401
+    run_verify_playbook,
     APACHE, MIB, check_mode_changes_nothing, curl_chunked_expect_check, enabled_apache_modules,
     upload_and_check)
 
@@ -58,3 +59,10 @@ def test_content_length_upload(host):
 
 def test_check_mode_reports_no_change(host):
     check_mode_changes_nothing(host, ["/etc/glance/glance-api.conf", "/etc/apache2/sites-available/glance-api.conf"])
+
+
+def test_verify_playbook_uploads_through_the_module(host):
+    rc, results = run_verify_playbook()
+    assert rc == 0, results
+    for result in results:
+        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result

@@ -2,6 +2,7 @@
 Content-Length uploads work; Apache refuses chunked ones with 411."""
 
 from tests.integration.upload_checks import (  # noqa: F401
+    run_image_upload, run_verify_playbook,
     APACHE, MIB, check_mode_changes_nothing, chunked_upload_is_refused, enabled_apache_modules,
     listening_ports, upload_and_check)
 
@@ -51,3 +52,15 @@ def test_check_mode_reports_no_change(host):
 
 def test_only_the_scenario_port_is_taken(host):
     assert 29292 in listening_ports(host)
+
+
+def test_verify_playbook_content_length_through_the_module(host):
+    rc, results = run_verify_playbook(transfers=["content_length"])
+    assert rc == 0, results
+    assert results[0]["status"] == "active" and results[0]["download_matched"]
+
+
+def test_module_reports_the_411_for_chunked(host):
+    rc, result = run_image_upload({"endpoint": APACHE, "size": MIB, "delete": True})
+    assert rc != 0 and result["http_status"] == 411
+    assert "answered 411 (expected 204)" in result["msg"], result["msg"]

@@ -1,0 +1,127 @@
+"""A stand-in Glance for unit tests: the few image API calls the upload client
+and the image_upload module make, over real HTTP on 127.0.0.1, with switches
+for the failures they must report. It decodes chunked bodies itself and
+records what it saw (chunk sizes, Expect headers)."""
+
+import hashlib
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class StubGlance(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.images = {}
+        self.data = {}
+        self.chunk_sizes = []
+        self.expect_headers = []
+        self.refuse_chunked = False      # answer 411 to chunked bodies, before reading them
+        self.send_continue = True        # answer "Expect: 100-continue" with 100
+        self.corrupt_checksum = False    # store a wrong md5
+        self.lock = threading.Lock()
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.server_address[1]
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def handle_expect_100(self):
+        self.server.expect_headers.append(self.headers.get("Expect"))
+        if self.server.refuse_chunked and "chunked" in self.headers.get("Transfer-Encoding", ""):
+            return True  # answer the refusal in do_PUT without reading the body
+        if self.server.send_continue:
+            return super().handle_expect_100()
+        return True
+
+    def _json(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _empty(self, status, text=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(text)))
+        if text:
+            self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(text)
+
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        if parts == [""]:
+            return self._json(300, {"versions": [{"id": "v2.15", "status": "CURRENT"}]})
+        if len(parts) == 3 and parts[2] in self.server.images:
+            return self._json(200, self.server.images[parts[2]])
+        if len(parts) == 4 and parts[3] == "file" and parts[2] in self.server.data:
+            data = self.server.data[parts[2]]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
+        return self._empty(404, b"no such image")
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        image_id = str(uuid.uuid4())
+        image = dict(body, id=image_id, status="queued", size=None, checksum=None,
+                     os_hash_algo=None, os_hash_value=None)
+        self.server.images[image_id] = image
+        return self._json(201, image)
+
+    def do_DELETE(self):
+        image_id = self.path.strip("/").split("/")[2]
+        self.server.images.pop(image_id, None)
+        self.server.data.pop(image_id, None)
+        return self._empty(204)
+
+    def do_PUT(self):
+        image_id = self.path.strip("/").split("/")[2]
+        if image_id not in self.server.images:
+            return self._empty(404, b"no such image")
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "")
+        if chunked and self.server.refuse_chunked:
+            self.close_connection = True
+            return self._empty(411, b"Length Required")
+        data = self._read_chunked() if chunked else self.rfile.read(int(self.headers["Content-Length"]))
+        image = self.server.images[image_id]
+        md5 = hashlib.md5(data).hexdigest()
+        image.update(status="active", size=len(data), os_hash_algo="sha512",
+                     checksum="0" * 32 if self.server.corrupt_checksum else md5,
+                     os_hash_value=hashlib.sha512(data).hexdigest())
+        self.server.data[image_id] = data
+        return self._empty(204)
+
+    def _read_chunked(self):
+        data = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0], 16)
+            if size == 0:
+                self.rfile.readline()
+                return bytes(data)
+            self.server.chunk_sizes.append(size)
+            data += self.rfile.read(size)
+            self.rfile.readline()

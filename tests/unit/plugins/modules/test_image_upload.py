@@ -1,0 +1,86 @@
+"""httpd_wsgi.glance.image_upload run by ansible-playbook against the
+stand-in Glance: results, hash comparison, failure messages, check mode."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from glance_stub import StubGlance  # noqa: E402
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Upload
+      httpd_wsgi.glance.image_upload: {args}
+"""
+
+
+@pytest.fixture
+def glance():
+    with StubGlance() as server:
+        yield server
+
+
+def _run(run_playbook, args, check=False):
+    process = run_playbook(PLAY.format(args=json.dumps(args)), check=check)
+    report = json.loads(process.stdout)
+    return process.returncode, report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_chunked_upload_reports_matching_hashes(run_playbook, glance):
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 3 * 1024 * 1024,
+                                     "chunk_size": 1048576, "expect_continue": True, "download": True})
+    assert rc == 0, result
+    assert result["changed"] and result["status"] == "active" and result["http_status"] == 204
+    assert result["bytes"] == 3 * 1024 * 1024 and result["saw_continue"] and result["download_matched"]
+    assert glance.images[result["image_id"]]["checksum"] == result["md5"]
+    assert glance.chunk_sizes == [1048576] * 3
+
+
+def test_src_file_with_content_length_and_delete(run_playbook, glance, tmp_path):
+    source = tmp_path / "image.raw"
+    source.write_bytes(b"x" * 100000)
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "src": str(source),
+                                     "transfer": "content_length", "delete": True})
+    assert rc == 0, result
+    assert result["bytes"] == 100000 and result["deleted"]
+    assert result["image_id"] not in glance.images
+
+
+def test_wrong_checksum_in_glance_fails_clearly(run_playbook, glance):
+    glance.corrupt_checksum = True
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 4096})
+    assert rc != 0
+    assert "does not match what was sent: md5 checksum: expected %s, Glance has %s" % (
+        result["md5"], "0" * 32) in result["msg"]
+
+
+def test_wrong_expected_size_fails_clearly(run_playbook, glance):
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 4096, "expected_size": 4097})
+    assert rc != 0
+    assert "expected_size: expected 4097, Glance has 4096" in result["msg"]
+
+
+def test_http_refusal_fails_with_status_and_message(run_playbook, glance):
+    glance.refuse_chunked = True
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 4096})
+    assert rc != 0
+    assert result["http_status"] == 411
+    assert "answered 411 (expected 204): Length Required" in result["msg"]
+
+
+def test_check_mode_uploads_nothing(run_playbook, glance):
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 4096}, check=True)
+    assert rc == 0 and result["changed"]
+    assert "would upload 4096 bytes" in result["msg"]
+    assert glance.images == {}
+
+
+def test_src_and_size_are_exclusive(run_playbook, glance, tmp_path):
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 1, "src": str(tmp_path)})
+    assert rc != 0 and "mutually exclusive" in result["msg"]
