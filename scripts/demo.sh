@@ -33,7 +33,7 @@ molecule converge -s default
 
 endpoint=http://127.0.0.1:29292
 inventory=.cache/demo-inventory.ini
-printf '[glance_api]\nhwg-debian12 ansible_connection=community.docker.docker\n' >"$inventory"
+printf '[glance_api]\nhwg-debian12 ansible_connection=community.docker.docker ansible_python_interpreter=/usr/bin/python3\n' >"$inventory"
 hwg_log "Proving it: ${HWG_DEMO_SIZE_MIB:-256} MiB of random data, Transfer-Encoding: chunked with Expect: 100-continue, to $endpoint"
 ANSIBLE_DISPLAY_OK_HOSTS=true ansible-playbook -i "$inventory" httpd_wsgi.glance.verify \
   -e glance_verify_endpoint="$endpoint" -e glance_verify_size_mib="${HWG_DEMO_SIZE_MIB:-256}" \
