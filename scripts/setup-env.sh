@@ -18,6 +18,7 @@ HWG_ANSIBLE_BUNDLE_VERSION="${HWG_ANSIBLE_BUNDLE_VERSION:-12.3.0}"
 HWG_BUNDLED_COLLECTIONS=(community/docker community/library_inventory_filtering_v1 ansible/posix)
 HWG_DEBIAN_MIRROR="${HWG_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 export MOLECULE_DEBIAN12_IMAGE="${MOLECULE_DEBIAN12_IMAGE:-localhost/httpd-wsgi-glance/debian-systemd:12}"
+export MOLECULE_DEBIAN13_IMAGE="${MOLECULE_DEBIAN13_IMAGE:-localhost/httpd-wsgi-glance/debian-systemd:13}"
 export HWG_APT_ARCHIVES="${HWG_APT_ARCHIVES:-$HWG_CACHE/apt-archives}"
 
 hwg_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -121,7 +122,13 @@ hwg_setup() {
   hwg_setup_venv
   hwg_docker_up
   mkdir -p "$HWG_APT_ARCHIVES/partial"
-  hwg_base_image "$MOLECULE_DEBIAN12_IMAGE" bookworm
+  # One builder at a time: two runs sharing this machine must not debootstrap
+  # into the same directory.
+  (
+    flock 9
+    hwg_base_image "$MOLECULE_DEBIAN12_IMAGE" bookworm
+    hwg_base_image "$MOLECULE_DEBIAN13_IMAGE" trixie
+  ) 9>"$HWG_CACHE/images.lock"
 }
 
 hwg_setup

@@ -60,7 +60,7 @@ stage_unit() {
 
 stage_molecule() {
   local scenarios
-  read -r -a scenarios <<<"${HWG_SCENARIOS:-default uwsgi mod_wsgi buffering mode_switch}"
+  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 uwsgi mod_wsgi buffering mode_switch}"
   for scenario in "${scenarios[@]}"; do
     molecule test -s "$scenario"
   done

@@ -197,7 +197,10 @@ def print_report(terminalreporter):
 
 
 def _ansible_env():
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_NOCOLOR="1")
+    # LOAD_CALLBACK_PLUGINS: the ad-hoc "ansible" command ignores the stdout
+    # callback setting without it.
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     return env
 
 
