@@ -45,3 +45,10 @@ def test_variables_reference_is_current():
                                capture_output=True, text=True, check=True).stdout
     on_disk = (ROOT / "docs" / "variables.md").read_text(encoding="utf-8")
     assert on_disk == generated, "docs/variables.md is stale: run scripts/gen_variables_doc.py"
+
+
+def test_bad_input_page_is_current():
+    generated = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_bad_input_doc.py"), "--stdout"],
+                               capture_output=True, text=True, check=True).stdout
+    on_disk = (ROOT / "docs" / "bad-input.md").read_text(encoding="utf-8")
+    assert on_disk == generated, "docs/bad-input.md is stale: run scripts/gen_bad_input_doc.py"
