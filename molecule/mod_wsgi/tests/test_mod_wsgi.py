@@ -20,7 +20,7 @@ def test_site_runs_glance_in_a_daemon_process_group(host):
     site = host.file("/etc/apache2/sites-available/glance-api.conf").content_string
     assert "WSGIDaemonProcess glance-api processes=2 threads=4 user=glance group=glance" in site
     assert "WSGIChunkedRequest On" in site
-    assert "WSGIScriptAlias / /usr/bin/glance-wsgi-api" in site
+    assert "WSGIScriptAlias / /usr/bin/glance-wsgi-api process-group=glance-api application-group=%{GLOBAL}" in site
     assert "ProxyPass" not in site
 
 
