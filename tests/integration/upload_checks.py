@@ -232,3 +232,12 @@ def run_image_upload(args):
                          capture_output=True, text=True, timeout=600, env=_ansible_env(), check=False)
     report = json.loads(run.stdout)
     return run.returncode, list(report["plays"][0]["tasks"][0]["hosts"].values())[0]
+
+
+def assert_verify_playbook_passes():
+    """The verify playbook uploads chunked and with a Content-Length, and
+    every image ends active, downloads back identical, and is deleted."""
+    rc, results = run_verify_playbook()
+    assert rc == 0, results
+    for result in results:
+        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result

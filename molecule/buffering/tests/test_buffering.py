@@ -2,7 +2,7 @@
 temporary directory and sends it on with a Content-Length."""
 
 from tests.integration.upload_checks import (  # noqa: F401
-    run_verify_playbook,
+    assert_verify_playbook_passes,
     APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing, upload_and_check)
 
 UPLOAD_SIZE = 128 * MIB
@@ -43,7 +43,4 @@ def test_check_mode_reports_no_change(host):
 
 
 def test_verify_playbook_uploads_through_the_module(host):
-    rc, results = run_verify_playbook()
-    assert rc == 0, results
-    for result in results:
-        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result
+    assert_verify_playbook_passes()

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.integration.upload_checks import (  # noqa: F401
-    run_image_upload, run_verify_playbook,
+    assert_verify_playbook_passes, run_image_upload,
     APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing,
     curl_chunked_expect_check, enabled_apache_modules, upload_and_check)
 
@@ -143,10 +143,7 @@ def test_glance_config_has_no_dropped_options(host):
 
 
 def test_verify_playbook_uploads_through_the_module(host):
-    rc, results = run_verify_playbook()
-    assert rc == 0, results
-    for result in results:
-        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result
+    assert_verify_playbook_passes()
 
 
 def test_module_fails_clearly_on_a_wrong_expected_size(host):

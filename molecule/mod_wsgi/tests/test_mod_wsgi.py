@@ -2,7 +2,7 @@
 no uWSGI. Chunked (with and without Expect) and Content-Length uploads work."""
 
 from tests.integration.upload_checks import (  # noqa: F401
-    run_verify_playbook,
+    assert_verify_playbook_passes,
     APACHE, MIB, check_mode_changes_nothing, curl_chunked_expect_check, enabled_apache_modules,
     upload_and_check)
 
@@ -62,7 +62,4 @@ def test_check_mode_reports_no_change(host):
 
 
 def test_verify_playbook_uploads_through_the_module(host):
-    rc, results = run_verify_playbook()
-    assert rc == 0, results
-    for result in results:
-        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result
+    assert_verify_playbook_passes()

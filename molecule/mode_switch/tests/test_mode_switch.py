@@ -3,7 +3,7 @@ ini and listener are gone, the proxy modules are disabled, and mod_wsgi
 serves uploads."""
 
 from tests.integration.upload_checks import (  # noqa: F401
-    run_verify_playbook,
+    assert_verify_playbook_passes,
     APACHE, MIB, check_mode_changes_nothing, enabled_apache_modules, listening_ports, upload_and_check)
 
 UPLOAD_SIZE = 64 * MIB
@@ -41,7 +41,4 @@ def test_check_mode_reports_no_change(host):
 
 
 def test_verify_playbook_uploads_through_the_module(host):
-    rc, results = run_verify_playbook()
-    assert rc == 0, results
-    for result in results:
-        assert result["status"] == "active" and result["download_matched"] and result["deleted"], result
+    assert_verify_playbook_passes()
