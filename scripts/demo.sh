@@ -19,7 +19,7 @@ fi
 hwg_log "Building and installing the collection"
 rm -rf build .cache/collections
 ansible-galaxy collection build --force --output-path build . >/dev/null
-ansible-galaxy collection install --force -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
+ansible-galaxy collection install --force --no-deps -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
 
 hwg_log "Deploying Glance, uWSGI and Apache into a Debian 12 container (a few minutes the first time)"
 # Molecule's state can outlive its container (another checkout, a reboot):

@@ -35,9 +35,10 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 tree="$work/ansible_collections/httpd_wsgi/glance"
 mkdir -p "$tree"
-# What ships: the files galaxy.yml's build_ignore keeps out are left out here too.
+# What ships: the files galaxy.yml's build_ignore keeps out are left out here too
+# (tests/el holds a replica of EL's /etc/httpd, symlinks into a check image).
 git ls-files -z --cached --others --exclude-standard \
-  | grep -zv -E '^(scripts/|\.ci/|\.config/|requirements-dev\.txt$)' \
+  | grep -zv -E '^(scripts/|\.ci/|\.config/|\.github/|tests/el/|requirements-dev\.txt$)' \
   | tar --null -T - -cf - | tar -C "$tree" -xf -
 cd "$tree"
 "$HWG_VENV/bin/ansible-test" sanity --venv --python "$PYTHON_VERSION" --color no "$@"

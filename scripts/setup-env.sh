@@ -15,11 +15,16 @@ HWG_CACHE="${HWG_CACHE:-/var/cache/httpd-wsgi-glance}"
 # Version of the `ansible` package whose bundled collections are used; 12.x is
 # the line that matches ansible-core 2.19.
 HWG_ANSIBLE_BUNDLE_VERSION="${HWG_ANSIBLE_BUNDLE_VERSION:-12.3.0}"
-HWG_BUNDLED_COLLECTIONS=(community/docker community/library_inventory_filtering_v1 ansible/posix)
+HWG_BUNDLED_COLLECTIONS=(community/docker community/library_inventory_filtering_v1 ansible/posix community/general)
 HWG_DEBIAN_MIRROR="${HWG_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 export MOLECULE_DEBIAN12_IMAGE="${MOLECULE_DEBIAN12_IMAGE:-localhost/httpd-wsgi-glance/debian-systemd:12}"
 export MOLECULE_DEBIAN13_IMAGE="${MOLECULE_DEBIAN13_IMAGE:-localhost/httpd-wsgi-glance/debian-systemd:13}"
+export HWG_EL_CHECK_IMAGE="${HWG_EL_CHECK_IMAGE:-localhost/httpd-wsgi-glance/el-check:2}"
 export HWG_APT_ARCHIVES="${HWG_APT_ARCHIVES:-$HWG_CACHE/apt-archives}"
+# pip's cache for the venv scenario (it keeps the uWSGI wheel pip builds), and
+# the CA bundle pip inside the containers trusts for PyPI.
+export HWG_PIP_CACHE="${HWG_PIP_CACHE:-$HWG_CACHE/pip}"
+export HWG_HOST_CA_BUNDLE="${HWG_HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 
 hwg_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -45,7 +50,7 @@ hwg_apt_install() {
 hwg_setup_venv() {
   local stamp="$HWG_VENV/.requirements.sha256"
   local want
-  want="$(sha256sum "$HWG_ROOT/requirements-dev.txt" | cut -d' ' -f1)-$HWG_ANSIBLE_BUNDLE_VERSION"
+  want="$(sha256sum "$HWG_ROOT/requirements-dev.txt" | cut -d' ' -f1)-$HWG_ANSIBLE_BUNDLE_VERSION-${HWG_BUNDLED_COLLECTIONS[*]}"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
@@ -117,17 +122,48 @@ SOURCES
   rm -rf "$dir"
 }
 
+# An image with Debian's Apache and mod_wsgi laid out as EL's httpd expects
+# (user apache, /usr/lib64/httpd/modules with mod_wsgi_python3.so), used to
+# syntax-check the collection's RHEL-family configuration offline (tests/el).
+hwg_el_check_image() {
+  local image="$HWG_EL_CHECK_IMAGE" name="hwg-el-check-build"
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    return 0
+  fi
+  hwg_log "Building $image (Apache for the offline EL configuration check)"
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  # policy-rc.d: installing apache2 must not start it (host network, port 80).
+  docker run --name "$name" --network host \
+    -v "$HWG_APT_ARCHIVES:/var/cache/apt/archives" "$MOLECULE_DEBIAN12_IMAGE" bash -euc '
+      printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        apache2 libapache2-mod-wsgi-py3 media-types >/dev/null
+      useradd --system --no-create-home apache
+      # The user that WSGIDaemonProcess names in mode mod_wsgi (the role creates it on EL).
+      useradd --system --no-create-home glance
+      mkdir -p /usr/lib64/httpd/modules /var/log/httpd /run/httpd /var/www/html /var/www/cgi-bin \
+        /usr/share/httpd/noindex /usr/share/httpd/icons
+      ln -s /usr/lib/apache2/modules/*.so /usr/lib64/httpd/modules/
+      ln -s /usr/lib/apache2/modules/mod_wsgi.so /usr/lib64/httpd/modules/mod_wsgi_python3.so
+      test -e /usr/lib64/httpd/modules/mod_wsgi_python3.so -a -e /usr/lib64/httpd/modules/mod_proxy_uwsgi.so
+      rm /usr/sbin/policy-rc.d' >/dev/null
+  docker commit -c 'CMD ["/bin/bash"]' "$name" "$image" >/dev/null
+  docker rm -f "$name" >/dev/null
+}
+
 hwg_setup() {
   hwg_apt_install unzip
   hwg_setup_venv
   hwg_docker_up
-  mkdir -p "$HWG_APT_ARCHIVES/partial"
+  mkdir -p "$HWG_APT_ARCHIVES/partial" "$HWG_PIP_CACHE"
   # One builder at a time: two runs sharing this machine must not debootstrap
   # into the same directory.
   (
     flock 9
     hwg_base_image "$MOLECULE_DEBIAN12_IMAGE" bookworm
     hwg_base_image "$MOLECULE_DEBIAN13_IMAGE" trixie
+    hwg_el_check_image
   ) 9>"$HWG_CACHE/images.lock"
 }
 

@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/setup-env.sh
 
 stages=("$@")
-[ "${#stages[@]}" -gt 0 ] || stages=(build lint sanity unit molecule)
+[ "${#stages[@]}" -gt 0 ] || stages=(build lint sanity unit el molecule)
 started=$SECONDS
 declare -a results=()
 
@@ -41,7 +41,7 @@ summary() {
 stage_build() {
   rm -rf build .cache/collections
   ansible-galaxy collection build --force --output-path build . >/dev/null
-  ansible-galaxy collection install --force -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
+  ansible-galaxy collection install --force --no-deps -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
   ansible-doc -t role httpd_wsgi.glance.glance_wsgi >/dev/null
 }
 
@@ -58,9 +58,16 @@ stage_unit() {
   pytest -p no:cacheprovider -q tests/unit
 }
 
+# The RHEL-family Apache configuration, rendered by the roles with the
+# RedHat variables into a replica of EL's /etc/httpd and tested by Apache
+# (no EL image or RPM is needed; tests/el/README.md).
+stage_el() {
+  pytest -p no:cacheprovider -q tests/el
+}
+
 stage_molecule() {
   local scenarios
-  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 uwsgi mod_wsgi buffering mode_switch}"
+  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi mod_wsgi buffering mode_switch}"
   for scenario in "${scenarios[@]}"; do
     molecule test -s "$scenario"
   done

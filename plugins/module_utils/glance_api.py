@@ -235,23 +235,32 @@ class GlanceClient:
                     return early
                 saw_continue = early is not None
             pieces = _rechunk(blocks, chunk_size) if transfer == "chunked" else blocks
-            for piece in pieces:
-                md5.update(piece)
-                sha512.update(piece)
+            try:
+                for piece in pieces:
+                    md5.update(piece)
+                    sha512.update(piece)
+                    if transfer == "chunked":
+                        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                    else:
+                        sock.sendall(piece)
+                    sent += len(piece)
+                    if rate_limit:
+                        ahead = sent / float(rate_limit) - (time.time() - started)
+                        if ahead > 0:
+                            time.sleep(ahead)
+                    if progress is not None:
+                        progress(sent)
                 if transfer == "chunked":
-                    sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
-                else:
-                    sock.sendall(piece)
-                sent += len(piece)
-                if rate_limit:
-                    ahead = sent / float(rate_limit) - (time.time() - started)
-                    if ahead > 0:
-                        time.sleep(ahead)
-                if progress is not None:
-                    progress(sent)
-            if transfer == "chunked":
-                sock.sendall(b"0\r\n\r\n")
-            elif sent != size:
+                    sock.sendall(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError) as send_error:
+                # The server answered and closed before taking the whole body
+                # (a 411 or 413 refusal): its answer is the result, if it can
+                # still be read.
+                try:
+                    return self._finish(sock, md5, sha512, sent, started, saw_continue)
+                except (OSError, http.client.HTTPException):
+                    raise send_error from None
+            if transfer == "content_length" and sent != size:
                 raise ValueError("declared %d bytes but the data had %d" % (size, sent))
             return self._finish(sock, md5, sha512, sent, started, saw_continue)
         finally:

@@ -5,6 +5,7 @@ records what it saw (chunk sizes, Expect headers)."""
 
 import hashlib
 import json
+import socket
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(text)
 
+    def _linger(self):
+        """Close as Apache does after refusing a body: stop writing, then
+        read and drop what the client still sends (for up to 2 s), so the
+        refusal reaches a client that is still sending instead of being
+        destroyed by a connection reset."""
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_WR)
+        self.connection.settimeout(2)
+        try:
+            while self.connection.recv(65536):
+                pass
+        except OSError:
+            pass
+
     def do_GET(self):
         parts = self.path.strip("/").split("/")
         if parts == [""]:
@@ -105,7 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "")
         if chunked and self.server.refuse_chunked:
             self.close_connection = True
-            return self._empty(411, b"Length Required")
+            self._empty(411, b"Length Required")
+            return self._linger()
         data = self._read_chunked() if chunked else self.rfile.read(int(self.headers["Content-Length"]))
         image = self.server.images[image_id]
         md5 = hashlib.md5(data).hexdigest()

@@ -15,7 +15,8 @@ PLAY = """
 
 # Tasks allowed to run before the failure: they only read the host.
 READ_ONLY_TASKS = ("Validating arguments", "Gathering Facts", "Set variables", "Ensure the facts",
-                   "Check ", "Load the variables", "Check the combination", "Measure the free space")
+                   "Check ", "Load the variables", "Check the combination", "Measure the free space",
+                   "Ask the package manager", "Choose the install method")
 
 CASES = [
     ("glance_wsgi", {"glance_wsgi_mode": "carrier-pigeon"},
@@ -44,6 +45,15 @@ CASES = [
      "cannot listen on the same port"),
     ("glance_wsgi", {"glance_wsgi_keystone_enabled": True},
      "glance_wsgi_keystone_auth_url"),
+    ("glance_wsgi", {"glance_wsgi_install_method": "tarball"},
+     "value of glance_wsgi_install_method must be one of: auto, package, venv"),
+    ("glance_wsgi", {"glance_wsgi_install_method": "venv", "glance_wsgi_venv_glance_version": "29.0.0"},
+     "there is no constraints file for it"),
+    ("glance_wsgi", {"glance_wsgi_install_method": "venv", "glance_wsgi_venv_dir": "opt/glance"},
+     "glance_wsgi_venv_dir must be an absolute path"),
+    ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
+                       "uwsgi_service_install_method": "pip"},
+     "set uwsgi_service_virtualenv to an absolute path"),
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
                        "uwsgi_service_address": "192.0.2.10"},
      "which is not a loopback address"),
