@@ -54,6 +54,7 @@ hwg_setup_venv() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
+  python3 -c 'import ensurepip' 2>/dev/null || hwg_apt_install python3-venv
   hwg_log "Creating the virtualenv $HWG_VENV"
   python3 -m venv "$HWG_VENV"
   "$HWG_VENV/bin/pip" install -q --disable-pip-version-check -r "$HWG_ROOT/requirements-dev.txt"
@@ -99,7 +100,7 @@ hwg_base_image() {
   if [[ "$image" != localhost/* ]] && docker pull -q "$image" >/dev/null 2>&1; then
     return 0
   fi
-  hwg_apt_install debootstrap
+  hwg_apt_install debootstrap debian-archive-keyring
   hwg_need_root "debootstrap"
   local dir="$HWG_CACHE/rootfs-$suite"
   rm -rf "$dir"
