@@ -21,10 +21,12 @@ import time
 from pathlib import Path
 
 from tests.integration.upload_checks import (  # noqa: F401
-    APACHE, IMAGE_DIR, MIB, upload_and_check)
+    IMAGE_DIR, MIB, upload_and_check)
 
 from glance_api import GlanceClient, GlanceError, random_blocks
 
+# This scenario's own ports (see molecule.yml), so it can run beside another.
+APACHE = "http://127.0.0.1:29392"
 FAULT_SIZE = 512 * MIB
 FAULT_RATE = 32 * MIB          # bytes/s: 16 s per upload, the fault lands after about 4 s
 SLOW_RATE = 8 * MIB            # for the role run, which takes longer than a reload
@@ -240,7 +242,7 @@ def test_cleanup_playbook_removes_what_the_sigkill_left(host):
 def test_uwsgi_option_that_fails_at_start_puts_the_previous_service_back(host):
     ini_before = host.file(INI).md5sum
     # Parses in strict mode, but Apache holds the port: uWSGI cannot start.
-    run = _ansible_playbook({"glance_wsgi_uwsgi_options": {"http-socket": "127.0.0.1:29292"}})
+    run = _ansible_playbook({"glance_wsgi_uwsgi_options": {"http-socket": "127.0.0.1:29392"}})
     output = run.stdout + run.stderr
     assert run.returncode != 0
     assert "Address already in use" in output, output[-3000:]
@@ -308,7 +310,7 @@ def test_tls_termination_with_a_self_signed_certificate(host, tmp_path):
     context.maximum_version = ssl.TLSVersion.TLSv1_1
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
     try:
-        with socket.create_connection(("127.0.0.1", 29292), timeout=10) as raw:
+        with socket.create_connection(("127.0.0.1", 29392), timeout=10) as raw:
             with context.wrap_socket(raw, server_hostname="127.0.0.1"):
                 raise AssertionError("a TLS 1.1 handshake succeeded")
     except ssl.SSLError:
