@@ -84,7 +84,7 @@ scenario_image() {
 # reported as skipped, with the reason, and does not fail the stage.
 stage_molecule() {
   local scenarios image reason passed=() skipped=()
-  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi mod_wsgi buffering mode_switch el9 el10}"
+  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi mod_wsgi buffering mode_switch faults el9 el10}"
   for scenario in "${scenarios[@]}"; do
     image="$(scenario_image "$scenario")"
     if [ -n "$image" ] && ! docker image inspect "$image" >/dev/null 2>&1; then

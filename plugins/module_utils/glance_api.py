@@ -22,7 +22,7 @@ import select
 import socket
 import ssl
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 
 class GlanceError(Exception):
@@ -146,6 +146,22 @@ class GlanceClient:
 
     def get_image(self, image_id):
         return self.request("GET", "/v2/images/%s" % image_id)[1]
+
+    def list_images(self, status=None, page_size=200):
+        """Every image the caller may see (optionally of one status),
+        following Glance's pagination."""
+        images, marker = [], None
+        while True:
+            query = {"limit": page_size}
+            if status:
+                query["status"] = status
+            if marker:
+                query["marker"] = marker
+            page = self.request("GET", "/v2/images?" + urlencode(query))[1]
+            images.extend(page.get("images", []))
+            if "next" not in page or not page.get("images"):
+                return images
+            marker = page["images"][-1]["id"]
 
     def delete_image(self, image_id):
         self.request("DELETE", "/v2/images/%s" % image_id, expect=(204,))

@@ -39,10 +39,11 @@ def annotate_last(**figures):
 
 
 def upload_and_check(host, endpoint, name, size, transfer="chunked", chunk_size=64 * 1024,
-                     expect_continue=False, download=True, rate_limit=None):
+                     expect_continue=False, download=True, rate_limit=None, client_options=None):
     """Create an image, upload ``size`` random bytes, and prove Glance stored
-    exactly those bytes. Returns the upload result."""
-    client = GlanceClient(endpoint, timeout=600)
+    exactly those bytes. Returns the upload result. ``client_options`` go to
+    GlanceClient (ca_path for an https endpoint)."""
+    client = GlanceClient(endpoint, timeout=600, **(client_options or {}))
     image = client.create_image("hwg-%s" % name)
     result = client.upload(image["id"], random_blocks(size), transfer=transfer, size=size,
                            chunk_size=chunk_size, expect_continue=expect_continue, rate_limit=rate_limit)

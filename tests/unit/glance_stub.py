@@ -7,7 +7,9 @@ import hashlib
 import json
 import socket
 import threading
+import time
 import uuid
+from urllib.parse import parse_qs
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -83,7 +85,25 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def _list(self, query):
+        """GET /v2/images with Glance's status filter and marker pagination
+        (pages of ``limit``, a "next" link while more remain)."""
+        params = parse_qs(query)
+        limit = int(params.get("limit", ["25"])[0])
+        images = [image for image in self.server.images.values()
+                  if "status" not in params or image["status"] == params["status"][0]]
+        if "marker" in params:
+            ids = [image["id"] for image in images]
+            images = images[ids.index(params["marker"][0]) + 1:]
+        page = {"images": images[:limit]}
+        if len(images) > limit:
+            page["next"] = "/v2/images?marker=%s" % images[limit - 1]["id"]
+        return self._json(200, page)
+
     def do_GET(self):
+        path, _sep, query = self.path.partition("?")
+        if path.rstrip("/") == "/v2/images":
+            return self._list(query)
         parts = self.path.strip("/").split("/")
         if parts == [""]:
             return self._json(300, {"versions": [{"id": "v2.15", "status": "CURRENT"}]})
@@ -102,8 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         image_id = str(uuid.uuid4())
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         image = dict(body, id=image_id, status="queued", size=None, checksum=None,
-                     os_hash_algo=None, os_hash_value=None)
+                     os_hash_algo=None, os_hash_value=None, created_at=stamp, updated_at=stamp)
         self.server.images[image_id] = image
         return self._json(201, image)
 

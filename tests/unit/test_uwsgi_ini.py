@@ -45,8 +45,14 @@ def test_defaults_follow_the_glance_document(run_playbook, tmp_path):
     assert pairs[0] == ("plugins", "python3,http"), "plugins must come first"
     assert options["http-socket"] == "127.0.0.1:60999"
     for key in ("http-auto-chunked", "http-chunked-input", "http-raw-body", "lazy-apps", "thunder-lock",
-                "enable-threads", "master", "die-on-term"):
+                "enable-threads", "master"):
         assert options[key] == "true", key
+    # Graceful stop and reload instead of die-on-term: uploads in flight finish.
+    assert "die-on-term" not in options
+    assert options["hook-master-start"] == "unix_signal:15 gracefully_kill_them_all"
+    assert options["worker-reload-mercy"] == options["reload-mercy"] == "900"
+    assert options["master-fifo"] == "/run/uwsgi-app/master.fifo"
+    assert options["stats"] == "/run/uwsgi-app/stats.sock"
     assert options["buffer-size"] == "65535"
     assert options["add-header"] == "Connection: close"
     assert int(options["chunked-input-limit"]) >= 8 * 1024 * 1024

@@ -1,0 +1,324 @@
+"""Faults while chunked uploads are in flight, cleanup of what a fault left,
+load, and the unit's exposure score.
+
+Each fault test streams a chunked upload of random data through Apache at a
+throttled rate, lets a quarter of it through, applies the fault, and records
+the client's result, the image's final status, whether Glance stored exactly
+the bytes sent, and whether partial data was left on disk. Graceful
+operations must lose nothing; a worker killed with SIGKILL must fail the
+upload without leaving an active image. The tests run in file order: the
+cleanup test removes what the SIGKILL test left.
+"""
+
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.integration.upload_checks import (  # noqa: F401
+    IMAGE_DIR, MIB, upload_and_check)
+
+from glance_api import GlanceClient, GlanceError, random_blocks
+
+# This scenario's own ports (see molecule.yml), so it can run beside another.
+APACHE = "http://127.0.0.1:29392"
+FAULT_SIZE = 512 * MIB
+FAULT_RATE = 32 * MIB          # bytes/s: 16 s per upload, the fault lands after about 4 s
+SLOW_RATE = 8 * MIB            # for the role run, which takes longer than a reload
+UNIT = "glance-uwsgi.service"
+INI = "/etc/uwsgi/glance-uwsgi.ini"
+FAULTS = []
+LEFT_BEHIND = {}
+
+
+def print_fault_report(terminalreporter):
+    if not FAULTS:
+        return
+    terminalreporter.section("faults during in-flight chunked uploads")
+    header = "| fault | upload | client result | final image status | stored bytes match | partial data on disk |"
+    terminalreporter.write_line(header)
+    terminalreporter.write_line("| --- | --- | --- | --- | --- | --- |")
+    for row in FAULTS:
+        terminalreporter.write_line("| %(fault)s | %(upload)s | %(client)s | %(status)s | %(match)s | %(partial)s |" % row)
+
+
+def _ansible_playbook(extra_vars):
+    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", json.dumps(extra_vars),
+         str(scenario.parent / "shared" / "converge.yml")],
+        capture_output=True, text=True, timeout=1800, check=False)
+
+
+def _uwsgi_workers(host):
+    master = host.check_output("systemctl show --property=MainPID --value %s" % UNIT)
+    return [int(pid) for pid in host.check_output("pgrep -P %s" % master).split()]
+
+
+def _cpu_ticks(host, pids):
+    ticks = {}
+    for pid in pids:
+        fields = host.run("cat /proc/%d/stat" % pid).stdout.rsplit(")", 1)[-1].split()
+        if fields:
+            ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def _busiest_worker(host):
+    """The worker streaming the upload: the one whose CPU time grows most."""
+    pids = _uwsgi_workers(host)
+    first = _cpu_ticks(host, pids)
+    time.sleep(1.0)
+    second = _cpu_ticks(host, pids)
+    return max(second, key=lambda pid: second[pid] - first.get(pid, 0))
+
+
+def _upload_with_fault(host, name, fault, size=FAULT_SIZE, rate=FAULT_RATE, fault_at=0.25, after=None):
+    """Stream an upload in a thread, call ``fault(host)`` once ``fault_at`` of
+    it is sent, call ``after(host)`` once the upload has ended (to bring a
+    stopped service back), and record what became of the upload."""
+    client = GlanceClient(APACHE, timeout=900)
+    image = client.create_image("hwg-fault-%s" % name)
+    sent = {"bytes": 0}
+    outcome = {}
+    reached = threading.Event()
+
+    def progress(count):
+        sent["bytes"] = count
+        if count >= size * fault_at:
+            reached.set()
+
+    def run():
+        try:
+            outcome["result"] = client.upload(image["id"], random_blocks(size), transfer="chunked", size=size,
+                                              progress=progress, rate_limit=rate)
+        except (OSError, GlanceError) as error:
+            outcome["error"] = error
+        reached.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert reached.wait(120), "the upload never got going"
+    fault_sent = sent["bytes"]
+    fault(host)
+    thread.join(900)
+    assert not thread.is_alive(), "the upload never ended"
+    if after is not None:
+        after(host)
+
+    result = outcome.get("result")
+    if result is not None:
+        client_text = "HTTP %d" % result.status
+    else:
+        client_text = "error: %s" % type(outcome["error"]).__name__
+    status = client.get_image(image["id"])["status"]
+    if result is not None and result.status == 204:
+        status = client.wait_for_status(image["id"], "active", timeout=120)["status"]
+    stored = client.get_image(image["id"])
+    on_disk = host.file("%s/%s" % (IMAGE_DIR, image["id"]))
+    match = (status == "active" and result is not None and stored["size"] == size
+             and stored["checksum"] == result.md5 and stored["os_hash_value"] == result.sha512
+             and host.check_output("sha512sum %s/%s" % (IMAGE_DIR, image["id"])).split()[0] == result.sha512)
+    partial = on_disk.exists and status != "active"
+    staging = host.run("ls -A /var/lib/glance/staging").stdout.strip()
+    FAULTS.append(dict(fault=name, upload="%d MiB at %d MiB/s, fault after %d MiB" % (
+        size // MIB, rate // MIB, fault_sent // MIB), client=client_text, status=status,
+        match="yes" if match else "no", partial=(
+            "yes: %d MiB in the store" % (on_disk.size // MIB) if partial else "no") + (
+            ", staging: %s" % staging if staging else "")))
+    return image["id"], result, status, match, partial
+
+
+def _assert_lossless(image_id, result, status, match, partial):
+    assert result is not None and result.status == 204, "the upload failed"
+    assert status == "active" and match and not partial
+    GlanceClient(APACHE).delete_image(image_id)
+
+
+def test_uwsgi_reload_lets_the_upload_finish(host):
+    _assert_lossless(*_upload_with_fault(host, "uWSGI reload (systemctl reload: chain reload)",
+                                         lambda h: h.check_output("systemctl reload %s" % UNIT)))
+    assert host.service("glance-uwsgi").is_running
+
+
+def test_uwsgi_restart_lets_the_upload_finish(host):
+    before = host.check_output("systemctl show --property=MainPID --value %s" % UNIT)
+    _assert_lossless(*_upload_with_fault(host, "uWSGI restart (systemctl restart)",
+                                         lambda h: h.check_output("systemctl restart %s" % UNIT)))
+    assert host.check_output("systemctl show --property=MainPID --value %s" % UNIT) != before
+
+
+def test_uwsgi_stop_lets_the_upload_finish(host):
+    states = []
+
+    def stop(h):
+        h.check_output("systemctl stop %s" % UNIT)
+        states.append(h.run("systemctl is-active %s" % UNIT).stdout.strip())
+
+    try:
+        _assert_lossless(*_upload_with_fault(host, "uWSGI stop (systemctl stop), then start", stop,
+                                             after=lambda h: h.check_output("systemctl start %s" % UNIT)))
+        # The stop returned only once the upload was done, and did stop uWSGI.
+        assert states == ["inactive"]
+    finally:
+        host.run("systemctl start %s" % UNIT)
+
+
+def test_apache_graceful_reload_lets_the_upload_finish(host):
+    _assert_lossless(*_upload_with_fault(host, "Apache graceful reload (systemctl reload apache2)",
+                                         lambda h: h.check_output("systemctl reload apache2")))
+
+
+def test_apache_change_applied_by_the_role_lets_the_upload_finish(host):
+    runs = []
+
+    def apply_change(_host):
+        runs.append(_ansible_playbook({"glance_wsgi_apache_extra_directives": [
+            'Header always set X-Hwg-Fault-Test "applied"']}))
+
+    _assert_lossless(*_upload_with_fault(host, "Apache change applied by the role (graceful reload)", apply_change,
+                                         size=FAULT_SIZE, rate=SLOW_RATE, fault_at=0.1))
+    assert runs[0].returncode == 0, runs[0].stdout[-3000:]
+    assert "X-Hwg-Fault-Test" in host.file("/etc/apache2/sites-available/glance-api.conf").content_string
+    headers = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-D", "-", APACHE + "/"], capture_output=True,
+                             text=True, check=True).stdout
+    assert "X-Hwg-Fault-Test: applied" in headers
+
+
+def test_sigkill_of_a_worker_fails_the_upload_without_an_active_image(host):
+    image_id, result, status, _match, partial = _upload_with_fault(
+        host, "one uWSGI worker killed (SIGKILL)",
+        lambda h: h.check_output("kill -KILL %d" % _busiest_worker(h)))
+    assert result is None or result.status != 204, "the upload reported success"
+    assert status != "active"
+    LEFT_BEHIND.update(image_id=image_id, status=status, partial=partial)
+    # The master replaces the worker: the service keeps serving.
+    upload_and_check(host, APACHE, "after-sigkill", 16 * MIB)
+
+
+def _cleanup(extra):
+    return subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         "-e", json.dumps(dict(glance_cleanup_hosts="all", glance_cleanup_older_than=0, **extra)),
+         "httpd_wsgi.glance.cleanup_stale_uploads"],
+        capture_output=True, text=True, timeout=600, check=False,
+        env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_NOCOLOR="1"))
+
+
+def _cleanup_result(run):
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return list(json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"].values())[0]
+
+
+def test_cleanup_playbook_removes_what_the_sigkill_left(host):
+    image_id = LEFT_BEHIND["image_id"]
+    partial_file = "%s/%s" % (IMAGE_DIR, image_id)
+    dry = _cleanup_result(_cleanup({}))
+    assert image_id in [entry["id"] for entry in dry["stale_images"]]
+    assert GlanceClient(APACHE).get_image(image_id)["status"] == LEFT_BEHIND["status"]
+    assert host.file(partial_file).exists == LEFT_BEHIND["partial"]
+
+    done = _cleanup_result(_cleanup({"glance_cleanup_dry_run": False}))
+    assert [entry for entry in done["stale_images"] if entry["id"] == image_id][0]["deleted"]
+    try:
+        GlanceClient(APACHE).get_image(image_id)
+        raise AssertionError("the stale image is still there")
+    except GlanceError as error:
+        assert error.status == 404
+    assert not host.file(partial_file).exists
+    if LEFT_BEHIND["partial"]:
+        assert partial_file in [entry["path"] for entry in done["orphan_files"] if entry["removed"]]
+    FAULTS.append(dict(fault="cleanup_stale_uploads on the SIGKILL's image", upload="-",
+                       client="dry run listed it; then deleted", status="deleted (404)", match="-",
+                       partial="removed (%d orphaned file(s), %d bytes)" % (
+                           len(done["orphan_files"]), sum(e["bytes"] for e in done["orphan_files"]))))
+
+
+def test_uwsgi_option_that_fails_at_start_puts_the_previous_service_back(host):
+    ini_before = host.file(INI).md5sum
+    # Parses in strict mode, but Apache holds the port: uWSGI cannot start.
+    run = _ansible_playbook({"glance_wsgi_uwsgi_options": {"http-socket": "127.0.0.1:29392"}})
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "Address already in use" in output, output[-3000:]
+    assert "were put back and the service runs them again" in output, output[-3000:]
+    assert host.file(INI).md5sum == ini_before
+    assert host.service("glance-uwsgi").is_running
+    assert not host.run("ls /etc/uwsgi/*~ /etc/systemd/system/glance-uwsgi.service.*~ 2>/dev/null").stdout.strip()
+    upload_and_check(host, APACHE, "after-failed-uwsgi-change", 16 * MIB)
+
+
+def test_4_gib_chunked_upload(host):
+    upload_and_check(host, APACHE, "4-GiB-chunked", 4096 * MIB, download=False)
+
+
+def test_8_concurrent_256_mib_chunked_uploads(host):
+    errors = []
+
+    def one(number):
+        try:
+            upload_and_check(host, APACHE, "concurrent-%d" % number, 256 * MIB, download=False)
+        except Exception as error:  # pylint: disable=broad-except
+            errors.append("%d: %r" % (number, error))
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(900)
+    assert not errors, errors
+
+
+def test_1_mb_per_s_trickle_for_over_a_minute_is_not_cut_off(host):
+    result = upload_and_check(host, APACHE, "trickle-1-MB-per-s", 72 * 1000 * 1000, rate_limit=1000 * 1000,
+                              download=False)
+    assert result.seconds > 60
+
+
+def test_unit_exposure_score(host):
+    output = host.check_output("systemd-analyze security --no-pager %s" % UNIT)
+    score = float(re.search(r"Overall exposure level for %s: ([0-9.]+)" % re.escape(UNIT), output).group(1))
+    FAULTS.append(dict(fault="systemd-analyze security %s" % UNIT, upload="-", client="-",
+                       status="exposure %.1f" % score, match="-", partial="-"))
+    assert score <= 4.0, output
+
+
+def test_tls_termination_with_a_self_signed_certificate(host, tmp_path):
+    host.check_output("command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl")
+    host.check_output(
+        "mkdir -p /etc/glance/tls && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1"
+        " -addext subjectAltName=IP:127.0.0.1 -keyout /etc/glance/tls/key.pem -out /etc/glance/tls/cert.pem"
+        " 2>/dev/null && chmod 0600 /etc/glance/tls/key.pem")
+    run = _ansible_playbook({"glance_wsgi_tls_certificate": "/etc/glance/tls/cert.pem",
+                             "glance_wsgi_tls_key": "/etc/glance/tls/key.pem"})
+    assert run.returncode == 0, run.stdout[-3000:]
+    site = host.file("/etc/apache2/sites-available/glance-api.conf").content_string
+    assert "SSLProtocol -all +TLSv1.2 +TLSv1.3" in site and 'X-Forwarded-Proto "https"' in site
+    ca = tmp_path / "cert.pem"
+    ca.write_text(host.file("/etc/glance/tls/cert.pem").content_string)
+    https = APACHE.replace("http://", "https://")
+    result = upload_and_check(host, https, "tls-chunked", 64 * MIB, client_options={"ca_path": str(ca)})
+    assert result.status == 204
+    # Only TLS 1.2 and 1.3 are offered.
+    context = ssl.create_default_context(cafile=str(ca))
+    context.minimum_version = ssl.TLSVersion.TLSv1
+    context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    try:
+        with socket.create_connection(("127.0.0.1", 29392), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1"):
+                raise AssertionError("a TLS 1.1 handshake succeeded")
+    except ssl.SSLError:
+        pass
+    # Plain HTTP on the TLS port is refused.
+    plain = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", APACHE + "/"],
+                           capture_output=True, text=True, check=False).stdout
+    assert plain == "400"
+    FAULTS.append(dict(fault="TLS termination (self-signed, TLS 1.2/1.3)", upload="64 MiB chunked over https",
+                       client="HTTP %d, %.1f MiB/s" % (result.status, result.mib_per_second), status="active",
+                       match="yes", partial="no; TLS 1.1 handshake refused, plain HTTP answered 400"))
