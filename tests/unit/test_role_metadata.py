@@ -22,7 +22,7 @@ def test_argument_spec_matches_defaults(role):
         if "default" in spec:
             assert spec["default"] == defaults[name], name
         else:
-            # Only OS-specific values, filled in from vars/, go without a spec default.
+            # Only values filled in from vars/ (per OS, or computed) go without a spec default.
             assert str(defaults[name]).startswith("{{ __%s_" % role), name
 
 

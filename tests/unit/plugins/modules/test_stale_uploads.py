@@ -100,7 +100,7 @@ def test_check_mode_is_a_dry_run(run_playbook, glance, scene):
 
 
 def test_pagination_is_followed(run_playbook, glance, tmp_path):
-    for _ in range(450):
+    for _count in range(450):
         _image(glance, "queued", 2 * DAY)
     rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": "", "dry_run": False})
     assert rc == 0, result
