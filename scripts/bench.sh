@@ -14,6 +14,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/setup-env.sh
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export MOLECULE_GLOB="molecule/*/molecule.yml"
+# Its own apt archive cache: apt in a test scenario's container running at the
+# same time would otherwise wait on the shared cache's lock.
+export HWG_APT_ARCHIVES="${HWG_BENCH_APT_ARCHIVES:-/var/cache/httpd-wsgi-glance/apt-archives-bench}"
+mkdir -p "$HWG_APT_ARCHIVES/partial"
 
 python -c 'import matplotlib' 2>/dev/null || pip install -q -r requirements-bench.txt
 
