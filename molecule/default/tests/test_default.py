@@ -53,10 +53,13 @@ def test_uwsgi_ini_has_the_glance_option_set(host):
     for line in ("http-socket = 127.0.0.1:%d" % UWSGI_PORT, "http-chunked-input = true",
                  "http-auto-chunked = true", "http-raw-body = true", "lazy-apps = true",
                  "add-header = Connection: close", "buffer-size = 65535", "thunder-lock = true",
-                 "enable-threads = true", "master = true", "die-on-term = true",
+                 "enable-threads = true", "master = true",
+                 "hook-master-start = unix_signal:15 gracefully_kill_them_all",
+                 "worker-reload-mercy = 900", "master-fifo = /run/glance-uwsgi/master.fifo",
                  "chunked-input-limit = 67108864", "wsgi-file = /usr/bin/glance-wsgi-api"):
         assert line in ini.splitlines(), line
-    assert "exit-on-reload" not in ini
+    # Graceful stop and reload: neither would let a running upload finish.
+    assert "exit-on-reload" not in ini and "die-on-term" not in ini
     assert ini.startswith(";\n; Ansible managed")
 
 
