@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 stages=("$@")
 [ "${#stages[@]}" -gt 0 ] || stages=(build lint sanity unit el molecule)
 started=$SECONDS
-declare -a results=()
+declare -a results=("     setup (scripts/setup-env.sh): $SECONDS s")
 
 # Stages run inside "if", where errexit does not apply: each stage returns
 # at its first failing command itself.
@@ -98,8 +98,11 @@ stage_molecule() {
         continue
       fi
     fi
-    molecule test -s "$scenario" || return 1
+    local t0=$SECONDS
+    molecule test -s "$scenario" || { results+=("     scenario $scenario failed after $((SECONDS - t0)) s"); return 1; }
     passed+=("$scenario")
+    results+=("     scenario $scenario passed in $((SECONDS - t0)) s")
+    hwg_log "Scenario $scenario passed in $((SECONDS - t0)) s (suite at $((SECONDS - started)) s)"
   done
   hwg_log "molecule scenarios: ${#passed[@]} passed (${passed[*]}), ${#skipped[@]} skipped (${skipped[*]:-none})"
   results+=("     molecule scenarios passed: ${passed[*]}")
