@@ -79,13 +79,66 @@ scenario_image() {
   esac
 }
 
+# Scenarios in HWG_BACKGROUND_SCENARIOS (default: faults, which has its own
+# container name and ports and spends most of its time in throttled uploads)
+# run beside the others, with their own apt archive directory so that two apt
+# runs never share a lock; their output is printed when they end.
+start_background_scenarios() {
+  local scenario log
+  for scenario in "$@"; do
+    log="$HWG_CACHE/molecule-$scenario.log"
+    hwg_log "Scenario $scenario runs in the background (output: $log, printed at the end)"
+    mkdir -p "$HWG_CACHE/apt-archives-$scenario/partial"
+    (
+      t0=$SECONDS
+      if HWG_APT_ARCHIVES="$HWG_CACHE/apt-archives-$scenario" molecule test -s "$scenario" >"$log" 2>&1; then
+        echo "passed in $((SECONDS - t0)) s" >"$log.result"
+      else
+        echo "failed after $((SECONDS - t0)) s" >"$log.result"
+      fi
+    ) &
+    background_pids+=("$!")
+    background_names+=("$scenario")
+  done
+}
+
+wait_background_scenarios() {
+  local i scenario log result rc=0
+  for i in "${!background_pids[@]}"; do
+    scenario="${background_names[$i]}"
+    log="$HWG_CACHE/molecule-$scenario.log"
+    wait "${background_pids[$i]}" || true
+    hwg_log "Output of scenario $scenario (ran in the background)"
+    cat "$log"
+    result="$(cat "$log.result" 2>/dev/null || echo "failed: no result")"
+    hwg_log "Scenario $scenario $result"
+    results+=("     scenario $scenario (background) $result")
+    if [[ "$result" == passed* ]]; then
+      passed+=("$scenario")
+    else
+      rc=1
+    fi
+  done
+  background_pids=()
+  return "$rc"
+}
+
 # A scenario whose image this machine has or can pull runs; one whose image
 # cannot be had (no registry here, and EL images cannot be built offline) is
 # reported as skipped, with the reason, and does not fail the stage.
 stage_molecule() {
-  local scenarios image reason passed=() skipped=()
+  local scenarios image reason passed=() skipped=() foreground=() background=()
+  background_pids=() background_names=()
   read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi mod_wsgi buffering mode_switch faults el9 el10}"
   for scenario in "${scenarios[@]}"; do
+    if [[ " ${HWG_BACKGROUND_SCENARIOS-faults} " == *" $scenario "* ]] && [ "${#scenarios[@]}" -gt 1 ]; then
+      background+=("$scenario")
+    else
+      foreground+=("$scenario")
+    fi
+  done
+  [ "${#background[@]}" -eq 0 ] || start_background_scenarios "${background[@]}"
+  for scenario in "${foreground[@]}"; do
     image="$(scenario_image "$scenario")"
     if [ -n "$image" ] && ! docker image inspect "$image" >/dev/null 2>&1; then
       if ! reason="$(timeout 600 docker pull -q "$image" 2>&1)"; then
@@ -99,11 +152,16 @@ stage_molecule() {
       fi
     fi
     local t0=$SECONDS
-    molecule test -s "$scenario" || { results+=("     scenario $scenario failed after $((SECONDS - t0)) s"); return 1; }
+    if ! molecule test -s "$scenario"; then
+      results+=("     scenario $scenario failed after $((SECONDS - t0)) s")
+      wait_background_scenarios || true
+      return 1
+    fi
     passed+=("$scenario")
     results+=("     scenario $scenario passed in $((SECONDS - t0)) s")
     hwg_log "Scenario $scenario passed in $((SECONDS - t0)) s (suite at $((SECONDS - started)) s)"
   done
+  wait_background_scenarios || return 1
   hwg_log "molecule scenarios: ${#passed[@]} passed (${passed[*]}), ${#skipped[@]} skipped (${skipped[*]:-none})"
   results+=("     molecule scenarios passed: ${passed[*]}")
   [ "${#skipped[@]}" -eq 0 ] || results+=("SKIP molecule scenarios without an image here: ${skipped[*]}")
