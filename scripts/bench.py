@@ -55,6 +55,7 @@ UNIX_SOCKET = "/run/glance-uwsgi/http.sock"
 # http-socket, "apache" the site Apache serves.
 VARIANTS = (
     ("direct chunked", "http", "direct", "chunked"),
+    ("direct chunked 8 KiB", "http", "direct", "chunked"),
     ("direct content-length", "http", "direct", "content-length"),
     ("http chunked", "http", "apache", "chunked"),
     ("http content-length", "http", "apache", "content-length"),
@@ -66,6 +67,10 @@ VARIANTS = (
     ("mod_wsgi content-length", "mod_wsgi", "apache", "content-length"),
 )
 BASELINE = {"chunked": "direct chunked", "content-length": "direct content-length"}
+# The client's chunk size (KiB) where it is not python-glanceclient's 64 KiB:
+# "direct chunked 8 KiB" sends what mod_proxy_http sends uWSGI (8 KiB chunks),
+# without Apache, to separate the cost of the chunk size from the hop's.
+CHUNK_KIB = {"direct chunked 8 KiB": 8}
 
 
 class BenchError(Exception):
@@ -259,11 +264,11 @@ def check_stored(api_port, image_id, size, hashes):
         raise BenchError("image %s stored wrongly: %s" % (image_id, "; ".join(problems)))
 
 
-def verified_upload(port, api_port, path, size, hashes, transfer, repeat=1, name="bench"):
+def verified_upload(port, api_port, path, size, hashes, transfer, repeat=1, name="bench", chunk_size=64 * 1024):
     image = api(api_port, "POST", "/v2/images", {"name": name, "disk_format": "raw", "container_format": "bare"},
                 expect=(201,))
     try:
-        seconds = upload(port, image["id"], path, size, transfer, repeat)
+        seconds = upload(port, image["id"], path, size, transfer, repeat, chunk_size=chunk_size)
         check_stored(api_port, image["id"], size * repeat, hashes)
     finally:
         api(api_port, "DELETE", "/v2/images/" + image["id"], expect=(204, 404))
@@ -482,9 +487,7 @@ def measure(args):
                 log("Round %d: switching to %s" % (rnd + 1, config))
                 converge(container, group_vars, config_vars(config, size, group_vars, extra_vars), workdir)
                 current = config
-            todo = [v for v in variants if v[1] == config]
-            if rnd % 2:
-                todo.reverse()
+            todo = round_order([v for v in variants if v[1] == config], rnd)
             # Warm-up: a worker's first upload also initialises parts of
             # Glance (store, database engine, policies); one parallel upload
             # per worker process, so whichever worker takes the measured
@@ -498,7 +501,8 @@ def measure(args):
                 port = uwsgi_port if target == "direct" else apache_port
                 settle(container_id)
                 with Sampler(container_id, tmp_pattern) as sampler:
-                    seconds = verified_upload(port, apache_port, path, size, hashes, transfer, name=name)
+                    seconds = verified_upload(port, apache_port, path, size, hashes, transfer, name=name,
+                                              chunk_size=CHUNK_KIB.get(name, 64) * 1024)
                 figures = dict(sampler.result, seconds=seconds, mb_s=size / MB / seconds)
                 samples[name].append(figures)
                 log("Round %d: %-24s %7.1f MB/s  CPU Apache %.2f s, app %.2f s" % (
@@ -524,6 +528,23 @@ def measure(args):
                                  mb_s=size * repeat / MB / seconds)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return results
+
+
+def round_order(todo, rnd):
+    """The order of one deployment's uploads in a round: each Apache variant
+    right next to the direct baseline of its transfer type, and the whole
+    sequence reversed every other round (direct chunked, http chunked,
+    direct chunked 8 KiB, http content-length, direct content-length; then
+    backwards), so that a drift of the machine's speed during a round
+    weighs on both sides of each ratio alike."""
+    ordered = []
+    for index, transfer in enumerate(("chunked", "content-length")):
+        group = [v for v in todo if v[3] == transfer]
+        # the 64 KiB baseline first, the Apache variants, the diagnostic last
+        group.sort(key=lambda v: (v[0] in CHUNK_KIB, v[2] != "direct" or v[0] in CHUNK_KIB))
+        group = group if index == 0 else group[::-1]
+        ordered += group
+    return ordered[::-1] if rnd % 2 else ordered
 
 
 def concurrent_uploads(port, path, size, hashes, n, transfer="chunked", api_port=None):
@@ -599,9 +620,10 @@ def summarize(results):
         row = {"variant": name, "median": statistics.median(rates), "min": min(rates), "max": max(rates),
                "rounds": len(rates)}
         if base and name != BASELINE[transfer]:
+            # Paired: each round's upload over that round's baseline, which
+            # ran right before or after it (round_order).
             ratios = [s["mb_s"] / b["mb_s"] for s, b in zip(samples, base)]
-            row.update(ratio=row["median"] / statistics.median(b["mb_s"] for b in base),
-                       ratio_min=min(ratios), ratio_max=max(ratios))
+            row.update(ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios))
         gib = results["parameters"]["size_mib"] / 1024
         for group in ("apache", "app"):
             row["cpu_%s" % group] = statistics.median(s["cpu_s"][group] for s in samples) / gib
@@ -616,7 +638,7 @@ def table(results):
     params = results["parameters"]
     lines = ["Uploads of %d MiB, %d rounds (MB/s = 10^6 bytes/s; CPU per GiB uploaded; RSS growth is the peak "
              "over the rounds, summed over each side's processes)" % (params["size_mib"], params["rounds"]), "",
-             "| Variant | Median MB/s | Min | Max | Ratio to direct (min-max) | CPU Apache s/GiB | CPU app s/GiB "
+             "| Variant | Median MB/s | Min | Max | Ratio to direct, per round: median (min-max) | CPU Apache s/GiB | CPU app s/GiB "
              "| RSS growth Apache MiB | RSS growth app MiB | Apache temp MiB |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:

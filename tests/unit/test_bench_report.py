@@ -38,8 +38,8 @@ def test_ratios_use_the_baseline_of_the_same_transfer_type():
     assert "ratio" not in rows["direct chunked"] and "ratio" not in rows["direct content-length"]
     chunked = rows["http chunked"]
     assert chunked["median"] == 200 and chunked["min"] == 190 and chunked["max"] == 240
-    assert abs(chunked["ratio"] - 200 / 220) < 1e-9
-    # Per-round ratios: 190/200, 240/250, 200/220.
+    # Per-round ratios: 190/200, 240/250, 200/220; the ratio is their median.
+    assert abs(chunked["ratio"] - 0.95) < 1e-9
     assert abs(chunked["ratio_min"] - 200 / 220) < 1e-9 and abs(chunked["ratio_max"] - 0.96) < 1e-9
     assert abs(rows["http content-length"]["ratio"] - 294 / 300) < 1e-9
     assert rows["http buffered chunked"]["tmp"] == 1024
@@ -59,3 +59,13 @@ def test_table_lists_every_variant_and_the_sweep():
         assert "| %s |" % name in text
     assert "| 1 | 200.0 |" in text and "| 2 |" not in text
     assert "RSS growth Apache 1.0 MiB, uWSGI 10.0 MiB" in text
+
+
+def test_each_apache_variant_runs_next_to_its_baseline_and_rounds_alternate():
+    http = [v for v in bench.VARIANTS if v[1] == "http"]
+    first = [v[0] for v in bench.round_order(http, 0)]
+    assert first == ["direct chunked", "http chunked", "direct chunked 8 KiB", "http content-length",
+                     "direct content-length"]
+    assert [v[0] for v in bench.round_order(http, 1)] == first[::-1]
+    mod_wsgi = [v for v in bench.VARIANTS if v[1] == "mod_wsgi"]
+    assert [v[0] for v in bench.round_order(mod_wsgi, 0)] == ["mod_wsgi chunked", "mod_wsgi content-length"]
