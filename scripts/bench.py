@@ -71,6 +71,7 @@ BASELINE = {"chunked": "direct chunked", "content-length": "direct content-lengt
 # "direct chunked 8 KiB" sends what mod_proxy_http sends uWSGI (8 KiB chunks),
 # without Apache, to separate the cost of the chunk size from the hop's.
 CHUNK_KIB = {"direct chunked 8 KiB": 8}
+GLANCECLIENT_CHUNK = 64 * 1024
 
 
 class BenchError(Exception):
@@ -198,7 +199,7 @@ def api(port, method, path, body=None, expect=(200,)):
     return json.loads(data) if data else None
 
 
-def upload(port, image_id, path, size, transfer, repeat=1, chunk_size=64 * 1024):
+def upload(port, image_id, path, size, transfer, repeat=1, chunk_size=GLANCECLIENT_CHUNK):
     """Streams the file (repeat times) like python-glanceclient does: 64 KiB
     chunks, or a Content-Length body (sent with sendfile). Returns seconds
     from the first body byte to the end of Glance's answer."""
@@ -264,7 +265,8 @@ def check_stored(api_port, image_id, size, hashes):
         raise BenchError("image %s stored wrongly: %s" % (image_id, "; ".join(problems)))
 
 
-def verified_upload(port, api_port, path, size, hashes, transfer, repeat=1, name="bench", chunk_size=64 * 1024):
+def verified_upload(port, api_port, path, size, hashes, transfer, repeat=1, name="bench",
+                    chunk_size=GLANCECLIENT_CHUNK):
     image = api(api_port, "POST", "/v2/images", {"name": name, "disk_format": "raw", "container_format": "bare"},
                 expect=(201,))
     try:
@@ -502,7 +504,7 @@ def measure(args):
                 settle(container_id)
                 with Sampler(container_id, tmp_pattern) as sampler:
                     seconds = verified_upload(port, apache_port, path, size, hashes, transfer, name=name,
-                                              chunk_size=CHUNK_KIB.get(name, 64) * 1024)
+                                              chunk_size=CHUNK_KIB[name] * 1024 if name in CHUNK_KIB else GLANCECLIENT_CHUNK)
                 figures = dict(sampler.result, seconds=seconds, mb_s=size / MB / seconds)
                 samples[name].append(figures)
                 log("Round %d: %-24s %7.1f MB/s  CPU Apache %.2f s, app %.2f s" % (
@@ -540,8 +542,8 @@ def round_order(todo, rnd):
     ordered = []
     for index, transfer in enumerate(("chunked", "content-length")):
         group = [v for v in todo if v[3] == transfer]
-        # the 64 KiB baseline first, the Apache variants, the diagnostic last
-        group.sort(key=lambda v: (v[0] in CHUNK_KIB, v[2] != "direct" or v[0] in CHUNK_KIB))
+        # the baseline first, then the Apache variants, the diagnostic last
+        group.sort(key=lambda v: 0 if v[0] == BASELINE[transfer] else 2 if v[0] in CHUNK_KIB else 1)
         group = group if index == 0 else group[::-1]
         ordered += group
     return ordered[::-1] if rnd % 2 else ordered
