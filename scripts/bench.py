@@ -67,11 +67,11 @@ VARIANTS = (
     ("mod_wsgi content-length", "mod_wsgi", "apache", "content-length"),
 )
 BASELINE = {"chunked": "direct chunked", "content-length": "direct content-length"}
-# The client's chunk size (KiB) where it is not python-glanceclient's 64 KiB:
+GLANCECLIENT_CHUNK = 64 * 1024
+# The client's chunk size (bytes) where it is not python-glanceclient's:
 # "direct chunked 8 KiB" sends what mod_proxy_http sends uWSGI (8 KiB chunks),
 # without Apache, to separate the cost of the chunk size from the hop's.
-CHUNK_KIB = {"direct chunked 8 KiB": 8}
-GLANCECLIENT_CHUNK = 64 * 1024
+CHUNK_SIZE = {"direct chunked 8 KiB": 8 * 1024}
 
 
 class BenchError(Exception):
@@ -504,7 +504,7 @@ def measure(args):
                 settle(container_id)
                 with Sampler(container_id, tmp_pattern) as sampler:
                     seconds = verified_upload(port, apache_port, path, size, hashes, transfer, name=name,
-                                              chunk_size=CHUNK_KIB[name] * 1024 if name in CHUNK_KIB else GLANCECLIENT_CHUNK)
+                                              chunk_size=CHUNK_SIZE.get(name, GLANCECLIENT_CHUNK))
                 figures = dict(sampler.result, seconds=seconds, mb_s=size / MB / seconds)
                 samples[name].append(figures)
                 log("Round %d: %-24s %7.1f MB/s  CPU Apache %.2f s, app %.2f s" % (
@@ -543,7 +543,7 @@ def round_order(todo, rnd):
     for index, transfer in enumerate(("chunked", "content-length")):
         group = [v for v in todo if v[3] == transfer]
         # the baseline first, then the Apache variants, the diagnostic last
-        group.sort(key=lambda v: 0 if v[0] == BASELINE[transfer] else 2 if v[0] in CHUNK_KIB else 1)
+        group.sort(key=lambda v: 0 if v[0] == BASELINE[transfer] else 2 if v[0] in CHUNK_SIZE else 1)
         group = group if index == 0 else group[::-1]
         ordered += group
     return ordered[::-1] if rnd % 2 else ordered
