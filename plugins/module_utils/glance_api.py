@@ -91,9 +91,16 @@ class GlanceClient:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https"):
             raise ValueError("endpoint must be an http:// or https:// URL: %s" % endpoint)
+        if not parts.hostname:
+            raise ValueError("endpoint has no host: %s" % endpoint)
         self.scheme = parts.scheme
         self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise ValueError("endpoint has an invalid port: %s" % endpoint) from None
+        # An IPv6 literal goes in brackets in the Host header.
+        self.host_header = "%s:%d" % ("[%s]" % self.host if ":" in self.host else self.host, self.port)
         self.base_path = parts.path.rstrip("/")
         self.timeout = timeout
         self.headers = dict(headers or {})
@@ -147,12 +154,16 @@ class GlanceClient:
     def get_image(self, image_id):
         return self.request("GET", "/v2/images/%s" % image_id)[1]
 
-    def list_images(self, status=None, page_size=200):
+    def list_images(self, status=None, page_size=200, visibility="all"):
         """Every image the caller may see (optionally of one status),
-        following Glance's pagination."""
+        following Glance's pagination. ``visibility="all"`` (the default)
+        includes community images and, for an admin, every project's images,
+        which a plain ``GET /v2/images`` leaves out."""
         images, marker = [], None
         while True:
             query = {"limit": page_size}
+            if visibility:
+                query["visibility"] = visibility
             if status:
                 query["status"] = status
             if marker:
@@ -228,7 +239,7 @@ class GlanceClient:
         if transfer == "content_length" and size is None:
             raise ValueError("a content_length upload needs the size")
         path = self.base_path + "/v2/images/%s/file" % image_id
-        lines = ["PUT %s HTTP/1.1" % path, "Host: %s:%d" % (self.host, self.port),
+        lines = ["PUT %s HTTP/1.1" % path, "Host: %s" % self.host_header,
                  "Content-Type: application/octet-stream", "Connection: close"]
         lines += ["%s: %s" % item for item in self.headers.items()]
         if transfer == "chunked":

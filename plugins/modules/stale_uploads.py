@@ -9,14 +9,20 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: stale_uploads
-short_description: Find and remove Glance images stuck in saving or queued, and store files no image owns
+short_description: Find and remove Glance images stuck in an unfinished upload, and store files no image owns
 description:
-  - Lists the images Glance has in the O(statuses) given (by default C(saving) and C(queued)) whose
-    last update is older than O(older_than) seconds, and deletes them through the Glance v2 API.
-  - Then lists the files of the filesystem store directory O(store_dir) whose name is no image's ID
-    and whose last change is older than O(older_than) seconds (the partial data an interrupted
-    upload leaves when Glance does not clean up after it), and removes them.
+  - Lists every image Glance has (C(visibility=all), every page) in the O(statuses) given (by default
+    C(saving) and C(queued)) whose last update is older than O(older_than) seconds, and deletes them
+    through the Glance v2 API.
+  - Then lists the files of the filesystem store directory O(store_dir) whose name is an image ID that
+    no listed image has and whose last change is older than O(older_than) seconds (the partial data an
+    interrupted upload leaves when Glance does not clean up after it). Before a file is removed, Glance
+    is asked for that ID once more, and the file is removed only when Glance answers 404.
+  - The caller must see every project's images, or images it cannot see would look unowned. With
+    Keystone the token must be an admin's (the module checks with C(GET /v2/tasks), which Glance
+    allows to admins only) and is refused otherwise; without Keystone every request is an admin's.
   - With O(dry_run) (the default) or in check mode it only reports what it would remove.
+  - When a step fails, the result still lists what was already deleted or removed.
   - Runs on the Glance host, which must reach the API and, for O(store_dir), read the store.
 version_added: 0.2.0
 author:
@@ -27,7 +33,7 @@ options:
     type: str
     required: true
   token:
-    description: Keystone token sent as C(X-Auth-Token); it must see every project's images.
+    description: Keystone token sent as C(X-Auth-Token); it must be an admin's, to see every project's images.
     type: str
   validate_certs:
     description: Verify the endpoint's TLS certificate.
@@ -37,18 +43,23 @@ options:
     description: CA bundle for the endpoint's certificate.
     type: path
   statuses:
-    description: Image statuses that count as a stuck upload.
+    description:
+      - Image statuses that count as a stuck upload. Only the states of an upload that never finished are
+        accepted; C(active) and the other states of a finished image are refused.
     type: list
     elements: str
+    choices: [queued, saving, killed]
     default: [saving, queued]
   older_than:
     description:
       - Seconds since the image's last update (or the file's last change) before it counts as stale.
       - Keep it above the longest upload you accept; an upload in progress updates neither.
+      - At least 60 and at most 31536000 (a year).
     type: int
     default: 86400
   store_dir:
-    description: The filesystem store's directory; empty skips the search for files no image owns.
+    description:
+      - The filesystem store's directory (an absolute path); empty skips the search for files no image owns.
     type: path
     default: /var/lib/glance/images
   dry_run:
@@ -56,7 +67,7 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds to wait for each API answer.
+    description: Seconds to wait for each API answer (more than 0, at most 3600).
     type: float
     default: 60
 notes:
@@ -94,11 +105,19 @@ orphan_files:
 
 import calendar
 import os
+import re
 import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.httpd_wsgi.glance.plugins.module_utils.glance_api import GlanceClient, GlanceError
+
+# The states of an upload that never finished. Anything else (active,
+# deactivated, importing, ...) is an image someone may still use.
+UNFINISHED = ("queued", "saving", "killed")
+OLDER_THAN_RANGE = (60, 365 * 86400)
+TIMEOUT_RANGE = (0, 3600)
+IMAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _age(image, now):
@@ -106,12 +125,36 @@ def _age(image, now):
     return int(now - calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
 
 
-def run_module(module):
-    params = module.params
-    remove = not (params["dry_run"] or module.check_mode)
-    client = GlanceClient(params["endpoint"], token=params["token"], timeout=params["timeout"],
-                          validate_certs=params["validate_certs"], ca_path=params["ca_path"])
-    now = time.time()
+def check_params(params):
+    """Return a message for the first parameter that cannot be right, or None."""
+    low, high = OLDER_THAN_RANGE
+    if not low <= params["older_than"] <= high:
+        return ("older_than must be between %d and %d seconds, got %d: a smaller value would take uploads "
+                "that are still running for stale ones" % (low, high, params["older_than"]))
+    low, high = TIMEOUT_RANGE
+    if not low < params["timeout"] <= high:
+        return "timeout must be more than %d and at most %d seconds, got %s" % (low, high, params["timeout"])
+    if params["store_dir"] and not os.path.isabs(params["store_dir"]):
+        return "store_dir must be an absolute path, got %s" % params["store_dir"]
+    if not params["statuses"]:
+        return "statuses must name at least one of %s" % ", ".join(UNFINISHED)
+    return None
+
+
+def check_sees_everything(client):
+    """Fail unless the caller sees every project's images: an admin."""
+    try:
+        client.request("GET", "/v2/tasks?limit=1")
+    except GlanceError as error:
+        if error.status in (401, 403):
+            raise GlanceError(
+                "the token cannot see every project's images (GET /v2/tasks, which Glance allows to admins "
+                "only, answered %d): images of other projects would look unowned and their data would be "
+                "removed. Use an admin's token." % error.status, status=error.status) from None
+        raise
+
+
+def find_stale_images(client, params, now):
     stale = []
     for status in params["statuses"]:
         for image in client.list_images(status=status):
@@ -119,31 +162,66 @@ def run_module(module):
             if image.get("status") == status and age >= params["older_than"]:
                 stale.append(dict(id=image["id"], name=image.get("name"), status=status, age_s=age,
                                   size=image.get("size"), deleted=False))
-    for entry in stale:
-        if remove:
-            client.delete_image(entry["id"])
-            entry["deleted"] = True
+    return stale
 
-    orphans = []
-    store = params["store_dir"]
-    if store:
-        if not os.path.isdir(store):
-            module.fail_json(msg="store_dir %s is not a directory" % store, stale_images=stale, orphan_files=[])
-        # Listed after the deletions, so the files of images just deleted count too.
-        owned = set(image["id"] for image in client.list_images())
-        for name in sorted(os.listdir(store)):
-            path = os.path.join(store, name)
-            if name in owned or not os.path.isfile(path):
-                continue
-            info = os.stat(path)
-            age = int(now - info.st_mtime)
-            if age < params["older_than"]:
-                continue
-            entry = dict(path=path, bytes=info.st_size, age_s=age, removed=False)
+
+def image_exists(client, image_id):
+    try:
+        client.get_image(image_id)
+    except GlanceError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def find_orphan_files(client, store, params, now, remove, orphans):
+    """Append to ``orphans`` the store files no image owns; remove them
+    when ``remove``, each only after Glance answered 404 for its ID."""
+    if not os.path.isdir(store):
+        raise GlanceError("store_dir %s is not a directory" % store)
+    # Listed after the deletions, so the files of images just deleted count too.
+    owned = set(image["id"] for image in client.list_images())
+    for name in sorted(os.listdir(store)):
+        path = os.path.join(store, name)
+        if name in owned or not IMAGE_ID.match(name) or not os.path.isfile(path):
+            continue
+        info = os.stat(path)
+        age = int(now - info.st_mtime)
+        if age < params["older_than"] or image_exists(client, name):
+            continue
+        entry = dict(path=path, bytes=info.st_size, age_s=age, removed=False)
+        orphans.append(entry)
+        if remove:
+            os.unlink(path)
+            entry["removed"] = True
+
+
+def run_module(module):
+    params = module.params
+    problem = check_params(params)
+    if problem:
+        module.fail_json(msg=problem, stale_images=[], orphan_files=[])
+    remove = not (params["dry_run"] or module.check_mode)
+    stale, orphans = [], []
+    try:
+        client = GlanceClient(params["endpoint"], token=params["token"], timeout=params["timeout"],
+                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+        check_sees_everything(client)
+        now = time.time()
+        stale.extend(find_stale_images(client, params, now))
+        for entry in stale:
             if remove:
-                os.unlink(path)
-                entry["removed"] = True
-            orphans.append(entry)
+                client.delete_image(entry["id"])
+                entry["deleted"] = True
+        if params["store_dir"]:
+            find_orphan_files(client, params["store_dir"], params, now, remove, orphans)
+    except (GlanceError, OSError, ValueError) as error:
+        done = sum(1 for entry in stale if entry["deleted"]) + sum(1 for entry in orphans if entry["removed"])
+        module.fail_json(msg="%s%s" % (error, " (already removed before the failure: %d, listed in the result)"
+                                       % done if done else ""),
+                         changed=done > 0, stale_images=stale, orphan_files=orphans,
+                         exception=traceback.format_exc())
 
     found = bool(stale or orphans)
     verb = "removed" if remove else "would remove"
@@ -160,7 +238,7 @@ def main():
             token=dict(type="str", no_log=True),
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
-            statuses=dict(type="list", elements="str", default=["saving", "queued"]),
+            statuses=dict(type="list", elements="str", choices=list(UNFINISHED), default=["saving", "queued"]),
             older_than=dict(type="int", default=86400),
             store_dir=dict(type="path", default="/var/lib/glance/images"),
             dry_run=dict(type="bool", default=True),
@@ -168,10 +246,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        run_module(module)
-    except (GlanceError, OSError, ValueError) as error:
-        module.fail_json(msg=str(error), exception=traceback.format_exc())
+    run_module(module)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,14 @@ class StubGlance(ThreadingHTTPServer):
         self.refuse_chunked = False      # answer 411 to chunked bodies, before reading them
         self.send_continue = True        # answer "Expect: 100-continue" with 100
         self.corrupt_checksum = False    # store a wrong md5
+        # The caller's project and whether it is an admin. A non-admin sees
+        # its own, public, shared and community images; GET /v2/tasks is
+        # admin-only. A list without visibility=all leaves community images
+        # out, as Glance does.
+        self.project = "admin-project"
+        self.admin = True
+        self.fail_get = set()            # image IDs whose GET answers 500
+        self.hidden_from_list = set()    # image IDs GET finds but no list shows
         self.lock = threading.Lock()
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -90,8 +98,11 @@ class _Handler(BaseHTTPRequestHandler):
         (pages of ``limit``, a "next" link while more remain)."""
         params = parse_qs(query)
         limit = int(params.get("limit", ["25"])[0])
+        visibility = params.get("visibility", [None])[0]
         images = [image for image in self.server.images.values()
-                  if "status" not in params or image["status"] == params["status"][0]]
+                  if ("status" not in params or image["status"] == params["status"][0])
+                  and self._visible(image) and image["id"] not in self.server.hidden_from_list
+                  and (visibility == "all" or image.get("visibility") != "community")]
         if "marker" in params:
             ids = [image["id"] for image in images]
             images = images[ids.index(params["marker"][0]) + 1:]
@@ -100,14 +111,24 @@ class _Handler(BaseHTTPRequestHandler):
             page["next"] = "/v2/images?marker=%s" % images[limit - 1]["id"]
         return self._json(200, page)
 
+    def _visible(self, image):
+        return (self.server.admin or image.get("owner", self.server.project) == self.server.project
+                or image.get("visibility") in ("public", "community", "shared"))
+
     def do_GET(self):
         path, _sep, query = self.path.partition("?")
         if path.rstrip("/") == "/v2/images":
             return self._list(query)
+        if path.rstrip("/") == "/v2/tasks":
+            if not self.server.admin:
+                return self._empty(403, b"You are not authorized to complete get_tasks action.")
+            return self._json(200, {"tasks": []})
         parts = self.path.strip("/").split("/")
+        if len(parts) == 3 and parts[2] in self.server.fail_get:
+            return self._empty(500, b"stub failure")
         if parts == [""]:
             return self._json(300, {"versions": [{"id": "v2.15", "status": "CURRENT"}]})
-        if len(parts) == 3 and parts[2] in self.server.images:
+        if len(parts) == 3 and parts[2] in self.server.images and self._visible(self.server.images[parts[2]]):
             return self._json(200, self.server.images[parts[2]])
         if len(parts) == 4 and parts[3] == "file" and parts[2] in self.server.data:
             data = self.server.data[parts[2]]

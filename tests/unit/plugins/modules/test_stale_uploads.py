@@ -111,3 +111,83 @@ def test_nothing_stale_is_no_change(run_playbook, glance, tmp_path):
     _image(glance, "saving", 60)
     rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(tmp_path)})
     assert rc == 0 and not result["changed"]
+
+
+def _owned(glance, store, visibility, owner="admin-project", status="active"):
+    image_id = _image(glance, status, 2 * DAY)
+    glance.images[image_id].update(visibility=visibility, owner=owner)
+    return image_id, _file(store, image_id, 2 * DAY)
+
+
+def test_images_of_every_visibility_and_project_keep_their_data(run_playbook, glance, tmp_path):
+    """Community images are not in a plain GET /v2/images, and another
+    project's private image only in an admin's list: none of their data may
+    look orphaned."""
+    store = tmp_path / "images"
+    store.mkdir()
+    kept = [_owned(glance, store, "community"), _owned(glance, store, "private", owner="other-project"),
+            _owned(glance, store, "shared", owner="other-project"), _owned(glance, store, "public")]
+    orphan = _file(store, "deadbeef-0000-0000-0000-000000000000", 2 * DAY, 7)
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(store), "dry_run": False})
+    assert rc == 0, result
+    assert [entry["path"] for entry in result["orphan_files"]] == [str(orphan)]
+    assert all(path.exists() for _image_id, path in kept) and not orphan.exists()
+    assert len(glance.images) == 4
+
+
+def test_a_file_glance_still_knows_is_kept(run_playbook, glance, tmp_path):
+    """A file is removed only when Glance answers 404 for its ID: an image
+    the list missed (created after it was read) keeps its data."""
+    store = tmp_path / "images"
+    store.mkdir()
+    image_id, path = _owned(glance, store, "private")
+    glance.hidden_from_list.add(image_id)
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(store), "dry_run": False})
+    assert rc == 0, result
+    assert result["orphan_files"] == [] and path.exists()
+
+
+def test_a_token_that_cannot_see_every_project_is_refused(run_playbook, glance, scene):
+    store, _ids, files = scene
+    glance.admin = False
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(store), "dry_run": False,
+                                     "token": "member-token"})
+    assert rc != 0
+    assert "cannot see every project's images" in result["msg"] and "403" in result["msg"]
+    assert len(glance.images) == 4 and all(path.exists() for path in files.values())
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"statuses": ["active"]}, "value of statuses must be one or more of"),
+    ({"statuses": ["saving", "deactivated"]}, "value of statuses must be one or more of"),
+    ({"statuses": []}, "statuses must name at least one"),
+    ({"older_than": 0}, "older_than must be between 60"),
+    ({"older_than": -5}, "older_than must be between 60"),
+    ({"older_than": 10 ** 9}, "older_than must be between 60"),
+    ({"timeout": 0}, "timeout must be more than 0"),
+    ({"store_dir": "relative/images"}, "store_dir must be an absolute path"),
+    ({"endpoint": "ftp://127.0.0.1:9292"}, "endpoint must be an http:// or https:// URL"),
+    ({"endpoint": "http://:9292"}, "endpoint has no host"),
+])
+def test_bad_parameters_are_refused_before_anything_is_removed(run_playbook, glance, scene, args, message):
+    store, _ids, files = scene
+    rc, result = _run(run_playbook, dict({"endpoint": glance.endpoint, "store_dir": str(store),
+                                          "dry_run": False}, **args))
+    assert rc != 0
+    assert message in result["msg"], result["msg"]
+    assert len(glance.images) == 4 and all(path.exists() for path in files.values())
+
+
+def test_a_failure_after_removals_still_reports_them(run_playbook, glance, scene):
+    store, ids, files = scene
+    second = _file(store, "feedbeef-0000-0000-0000-000000000000", 2 * DAY, 5)
+    # The orphans are handled in name order: deadbeef (removed), then
+    # feedbeef, whose check fails.
+    glance.fail_get.add("feedbeef-0000-0000-0000-000000000000")
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(store), "dry_run": False})
+    assert rc != 0 and result["changed"]
+    assert "already removed before the failure" in result["msg"]
+    assert sorted(entry["id"] for entry in result["stale_images"] if entry["deleted"]) == sorted(
+        [ids["old_saving"], ids["old_queued"]])
+    assert str(files["orphan_old"]) in [entry["path"] for entry in result["orphan_files"] if entry["removed"]]
+    assert second.exists()
