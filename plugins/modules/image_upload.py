@@ -205,6 +205,7 @@ download_matched:
   type: bool
 """
 
+import http.client
 import os
 import traceback
 
@@ -223,6 +224,24 @@ def _compare(checks):
             for what, expected, got in checks if expected != got]
 
 
+# (lower, upper) bounds of the numeric options; None: no upper bound.
+BOUNDS = dict(size=(0, None), chunk_size=(1, 64 * 1024 * 1024), continue_timeout=(0, 3600),
+              rate_limit=(1, None), timeout=(0.001, 86400), wait_timeout=(0.001, 86400), expected_size=(0, None))
+
+
+def check_params(params, size):
+    """Return a message for the first option out of its bounds, or None."""
+    values = dict(params, size=size)
+    for name, (low, high) in sorted(BOUNDS.items()):
+        value = values.get(name)
+        if value is None:
+            continue
+        if value < low or (high is not None and value > high):
+            return "%s must be %s, got %s" % (
+                name, "at least %s" % low if high is None else "between %s and %s" % (low, high), value)
+    return None
+
+
 def run_module(module):
     params = module.params
     if params["src"]:
@@ -231,16 +250,20 @@ def run_module(module):
         size = os.path.getsize(params["src"])
     else:
         size = params["size"]
-    if size < 0 or params["chunk_size"] < 1:
-        module.fail_json(msg="size must be 0 or more and chunk_size 1 or more")
+    problem = check_params(params, size)
+    if problem:
+        module.fail_json(msg=problem)
 
     if module.check_mode:
         module.exit_json(changed=True, bytes=size,
                          msg="would upload %d bytes (%s) to %s" % (size, params["transfer"], params["endpoint"]))
 
-    client = GlanceClient(params["endpoint"], token=params["token"], headers=params["headers"],
-                          timeout=params["timeout"], validate_certs=params["validate_certs"],
-                          ca_path=params["ca_path"])
+    try:
+        client = GlanceClient(params["endpoint"], token=params["token"], headers=params["headers"],
+                              timeout=params["timeout"], validate_certs=params["validate_certs"],
+                              ca_path=params["ca_path"])
+    except ValueError as error:
+        module.fail_json(msg=str(error))
     result = dict(changed=False)
     image_id = params["image_id"]
     try:
@@ -282,7 +305,10 @@ def run_module(module):
     except GlanceError as error:
         _cleanup(module, client, image_id, result)
         module.fail_json(msg=str(error), **result)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        # A refused or reset connection, an endpoint that does not speak
+        # HTTP, a certificate that does not verify: one line, not a traceback
+        # only (the traceback stays in the result for -vvv).
         _cleanup(module, client, image_id, result)
         module.fail_json(msg="%s: %s" % (type(error).__name__, error), exception=traceback.format_exc(), **result)
     _cleanup(module, client, image_id, result)
@@ -294,7 +320,7 @@ def _cleanup(module, client, image_id, result):
         try:
             client.delete_image(image_id)
             result["deleted"] = True
-        except (GlanceError, OSError) as error:
+        except (GlanceError, OSError, http.client.HTTPException) as error:
             result["delete_error"] = str(error)
 
 
@@ -314,7 +340,7 @@ def main():
             continue_timeout=dict(type="float", default=10),
             rate_limit=dict(type="int"),
             token=dict(type="str", no_log=True),
-            headers=dict(type="dict", default={}),
+            headers=dict(type="dict", default={}, no_log=True),
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
             timeout=dict(type="float", default=300),

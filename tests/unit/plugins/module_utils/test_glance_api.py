@@ -112,3 +112,13 @@ def test_http_errors_carry_status_and_message(glance):
 def test_endpoint_must_be_http():
     with pytest.raises(ValueError):
         GlanceClient("ftp://127.0.0.1/")
+
+
+@pytest.mark.parametrize("endpoint, host_header", [
+    ("http://[::1]:9292", "[::1]:9292"),
+    ("https://[2001:db8::5]/image", "[2001:db8::5]:443"),
+    ("http://127.0.0.1:29292", "127.0.0.1:29292"),
+    ("http://glance.example", "glance.example:80"),
+])
+def test_the_host_header_brackets_an_ipv6_address(endpoint, host_header):
+    assert GlanceClient(endpoint).host_header == host_header

@@ -84,3 +84,64 @@ def test_check_mode_uploads_nothing(run_playbook, glance):
 def test_src_and_size_are_exclusive(run_playbook, glance, tmp_path):
     rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 1, "src": str(tmp_path)})
     assert rc != 0 and "mutually exclusive" in result["msg"]
+
+
+@pytest.mark.parametrize("endpoint, message", [
+    ("127.0.0.1:9292", "endpoint must be an http:// or https:// URL"),
+    ("http://127.0.0.1:port", "endpoint has an invalid port"),
+    ("http:///v2", "endpoint has no host"),
+])
+def test_a_bad_endpoint_is_a_message_not_a_traceback(run_playbook, glance, endpoint, message):
+    rc, result = _run(run_playbook, {"endpoint": endpoint, "size": 1})
+    assert rc != 0
+    assert message in result["msg"] and "Traceback" not in result["msg"]
+    assert "module_stdout" not in result and "MODULE FAILURE" not in result["msg"]
+
+
+def test_a_server_that_does_not_speak_http_is_a_message(run_playbook):
+    """http.client.HTTPException (a bad status line) fails the task with a
+    message instead of crashing the module."""
+    import socket
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+
+    def answer_garbage():
+        for _count in range(4):
+            try:
+                conn, _addr = server.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+            conn.close()
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    try:
+        rc, result = _run(run_playbook, {"endpoint": "http://127.0.0.1:%d" % server.getsockname()[1], "size": 1})
+    finally:
+        server.close()
+    assert rc != 0
+    assert "BadStatusLine" in result["msg"] or "RemoteDisconnected" in result["msg"], result["msg"]
+    assert "module_stdout" not in result
+
+
+def test_headers_are_not_logged(run_playbook, glance):
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 16,
+                                     "headers": {"X-Service-Token": "secret-service-token"}})
+    assert rc == 0, result
+    assert "secret-service-token" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"size": -1}, "size must be at least 0"),
+    ({"size": 1, "chunk_size": 0}, "chunk_size must be between 1 and"),
+    ({"size": 1, "timeout": 0}, "timeout must be between"),
+    ({"size": 1, "wait_timeout": -1}, "wait_timeout must be between"),
+    ({"size": 1, "rate_limit": 0}, "rate_limit must be at least 1"),
+])
+def test_numbers_out_of_bounds_are_refused(run_playbook, glance, args, message):
+    rc, result = _run(run_playbook, dict({"endpoint": glance.endpoint}, **args))
+    assert rc != 0 and message in result["msg"], result["msg"]
+    assert glance.images == {}
