@@ -153,9 +153,18 @@ hwg_el_check_image() {
   docker rm -f "$name" >/dev/null
 }
 
+# The checkout as a collection, so that `molecule test -s NAME` run by hand
+# from the checkout finds httpd_wsgi.glance (scripts/test.sh puts the built
+# tarball ahead of it; .config/molecule/config.yml).
+hwg_checkout_collection() {
+  mkdir -p "$HWG_ROOT/.cache/checkout/ansible_collections/httpd_wsgi"
+  ln -sfn ../../../.. "$HWG_ROOT/.cache/checkout/ansible_collections/httpd_wsgi/glance"
+}
+
 hwg_setup() {
   hwg_apt_install unzip
   hwg_setup_venv
+  hwg_checkout_collection
   hwg_docker_up
   mkdir -p "$HWG_APT_ARCHIVES/partial" "$HWG_PIP_CACHE"
   # One builder at a time: two runs sharing this machine must not debootstrap

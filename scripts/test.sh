@@ -44,6 +44,14 @@ summary() {
 stage_build() {
   rm -rf build .cache/collections
   ansible-galaxy collection build --force --output-path build . >/dev/null || return 1
+  # The tarball carries the license galaxy.yml names, and no test of a
+  # script it leaves out.
+  local listing
+  listing="$(tar -tzf build/httpd_wsgi-glance-*.tar.gz)" || return 1
+  grep -qx 'LICENSE' <<<"$listing" || { hwg_log "the tarball has no LICENSE"; return 1; }
+  if grep -q '^scripts/\|test_bench_report' <<<"$listing"; then
+    hwg_log "the tarball carries scripts/ or tests that need them"; return 1
+  fi
   ansible-galaxy collection install --force --no-deps -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null || return 1
   ansible-doc -t role httpd_wsgi.glance.glance_wsgi >/dev/null
 }
