@@ -52,3 +52,28 @@ def test_bad_input_page_is_current():
                                capture_output=True, text=True, check=True).stdout
     on_disk = (ROOT / "docs" / "bad-input.md").read_text(encoding="utf-8")
     assert on_disk == generated, "docs/bad-input.md is stale: run scripts/gen_bad_input_doc.py"
+
+
+def _checked(role):
+    variables = load_yaml(ROOT / "roles" / role / "vars" / "main.yml")
+    return tuple(set(variables["__%s_checked_%s" % (role, kind)]) for kind in ("numbers", "paths", "urls"))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_number_path_and_url_is_checked(role):
+    """The class, not the examples: every int option of the argument spec is
+    in the role's bounds table, every option that names a path is in its
+    path table, every URL option in its URL table."""
+    options = load_yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    numbers, paths, urls = _checked(role)
+    for name, spec in options.items():
+        if spec["type"] in ("int", "float"):
+            assert name in numbers, "%s is a number without bounds" % name
+        if spec["type"] == "path" or name.endswith(("_dir", "_socket", "_certificate", "_key", "_chain",
+                                                     "_home", "_scripts", "_writable_paths", "_virtualenv",
+                                                     "_config_file")) or name in ("glance_wsgi_python",
+                                                                                   "glance_wsgi_venv_python"):
+            assert name in paths, "%s is a path that is not checked" % name
+        if name.endswith(("_url", "_uri")) and name != "apache_proxy_backend_url":
+            assert name in urls, "%s is a URL whose scheme is not checked" % name
+    assert (numbers | paths | urls) <= set(options), "a table names an option the role does not have"

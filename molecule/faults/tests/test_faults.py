@@ -32,8 +32,10 @@ FAULT_RATE = 32 * MIB          # bytes/s: 16 s per upload, the fault lands after
 SLOW_RATE = 8 * MIB            # for the role run, which takes longer than a reload
 UNIT = "glance-uwsgi.service"
 INI = "/etc/uwsgi/glance-uwsgi.ini"
+SITE = "/etc/apache2/sites-available/glance-api.conf"
 FAULTS = []
 LEFT_BEHIND = {}
+CLEANUP_AGE = 60               # the smallest older_than stale_uploads accepts
 
 
 def print_fault_report(terminalreporter):
@@ -47,11 +49,11 @@ def print_fault_report(terminalreporter):
         terminalreporter.write_line("| %(fault)s | %(upload)s | %(client)s | %(status)s | %(match)s | %(partial)s |" % row)
 
 
-def _ansible_playbook(extra_vars):
+def _ansible_playbook(extra_vars, options=()):
     scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
     return subprocess.run(
-        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", json.dumps(extra_vars),
-         str(scenario.parent / "shared" / "converge.yml")],
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", json.dumps(extra_vars)]
+        + list(options) + [str(scenario.parent / "shared" / "converge.yml")],
         capture_output=True, text=True, timeout=1800, check=False)
 
 
@@ -196,7 +198,7 @@ def test_sigkill_of_a_worker_fails_the_upload_without_an_active_image(host):
         lambda h: h.check_output("kill -KILL %d" % _busiest_worker(h)))
     assert result is None or result.status != 204, "the upload reported success"
     assert status != "active"
-    LEFT_BEHIND.update(image_id=image_id, status=status, partial=partial)
+    LEFT_BEHIND.update(image_id=image_id, status=status, partial=partial, killed_at=time.time())
     # The master replaces the worker: the service keeps serving.
     upload_and_check(host, APACHE, "after-sigkill", 16 * MIB)
 
@@ -204,7 +206,7 @@ def test_sigkill_of_a_worker_fails_the_upload_without_an_active_image(host):
 def _cleanup(extra):
     return subprocess.run(
         ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-         "-e", json.dumps(dict(glance_cleanup_hosts="all", glance_cleanup_older_than=0, **extra)),
+         "-e", json.dumps(dict(glance_cleanup_hosts="all", glance_cleanup_older_than=CLEANUP_AGE, **extra)),
          "httpd_wsgi.glance.cleanup_stale_uploads"],
         capture_output=True, text=True, timeout=600, check=False,
         env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_NOCOLOR="1"))
@@ -217,7 +219,20 @@ def _cleanup_result(run):
 
 def test_cleanup_playbook_removes_what_the_sigkill_left(host):
     image_id = LEFT_BEHIND["image_id"]
+    # stale_uploads takes nothing younger than a minute: let the SIGKILL's
+    # image and partial file reach that age.
+    time.sleep(max(0.0, CLEANUP_AGE + 2 - (time.time() - LEFT_BEHIND["killed_at"])))
     partial_file = "%s/%s" % (IMAGE_DIR, image_id)
+    # Images that a plain GET /v2/images leaves out (community) or that
+    # belong to another project: their data is old, and must stay.
+    client = GlanceClient(APACHE)
+    others = []
+    for extra in ({"visibility": "community"}, {"visibility": "private", "owner": "other-project"},
+                  {"visibility": "shared", "owner": "other-project"}):
+        other = client.create_image("cleanup-keeps-%s" % extra["visibility"], extra=extra)["id"]
+        assert client.upload(other, random_blocks(MIB), transfer="chunked").status == 204
+        others.append(other)
+    host.check_output("touch -d '2 hours ago' %s" % " ".join("%s/%s" % (IMAGE_DIR, other) for other in others))
     dry = _cleanup_result(_cleanup({}))
     assert image_id in [entry["id"] for entry in dry["stale_images"]]
     assert GlanceClient(APACHE).get_image(image_id)["status"] == LEFT_BEHIND["status"]
@@ -231,10 +246,16 @@ def test_cleanup_playbook_removes_what_the_sigkill_left(host):
     except GlanceError as error:
         assert error.status == 404
     assert not host.file(partial_file).exists
+    for other in others:
+        assert host.file("%s/%s" % (IMAGE_DIR, other)).size == MIB, other
+        assert client.get_image(other)["status"] == "active"
+        assert client.download(other)[0] == MIB
+        client.delete_image(other)
     if LEFT_BEHIND["partial"]:
         assert partial_file in [entry["path"] for entry in done["orphan_files"] if entry["removed"]]
     FAULTS.append(dict(fault="cleanup_stale_uploads on the SIGKILL's image", upload="-",
-                       client="dry run listed it; then deleted", status="deleted (404)", match="-",
+                       client="dry run listed it; then deleted; community, other project's private and shared"
+                       " images' old files kept", status="deleted (404)", match="-",
                        partial="removed (%d orphaned file(s), %d bytes)" % (
                            len(done["orphan_files"]), sum(e["bytes"] for e in done["orphan_files"]))))
 
@@ -251,6 +272,80 @@ def test_uwsgi_option_that_fails_at_start_puts_the_previous_service_back(host):
     assert host.service("glance-uwsgi").is_running
     assert not host.run("ls /etc/uwsgi/*~ /etc/systemd/system/glance-uwsgi.service.*~ 2>/dev/null").stdout.strip()
     upload_and_check(host, APACHE, "after-failed-uwsgi-change", 16 * MIB)
+
+
+def test_a_rejected_uwsgi_option_leaves_the_stats_socket_and_reloads_working(host):
+    """The strict-parser check of a candidate ini must not run uWSGI's vacuum
+    over the running service's sockets."""
+    stats = "/run/glance-uwsgi/stats.sock"
+    assert host.socket("unix://%s" % stats).is_listening
+    run = _ansible_playbook({"glance_wsgi_uwsgi_options": {"no-such-uwsgi-option": 1}})
+    assert run.returncode != 0
+    assert "no-such-uwsgi-option" in run.stdout + run.stderr, (run.stdout + run.stderr)[-3000:]
+    assert host.file(stats).exists and host.socket("unix://%s" % stats).is_listening
+    host.check_output("systemctl reload %s" % UNIT)
+    upload_and_check(host, APACHE, "after-rejected-uwsgi-option", 16 * MIB)
+
+
+def _apache_untouched(host, site_md5):
+    assert host.file(SITE).md5sum == site_md5
+    assert host.service("apache2").is_running
+    assert host.socket("tcp://127.0.0.1:29392").is_listening
+
+
+def test_tls_files_apache_cannot_use_are_refused_before_any_change(host):
+    host.check_output("command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl")
+    host.check_output(
+        "mkdir -p /etc/glance/bad-tls && cd /etc/glance/bad-tls"
+        " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=a -keyout a.key -out a.pem 2>/dev/null"
+        " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=b -keyout b.key -out b.pem 2>/dev/null"
+        " && openssl pkey -in a.key -aes256 -passout pass:secret -out locked.key")
+    site_md5 = host.file(SITE).md5sum
+    for key, message in (("b.key", "does not belong to the certificate"),
+                         ("locked.key", "is protected by a passphrase")):
+        run = _ansible_playbook({"glance_wsgi_tls_certificate": "/etc/glance/bad-tls/a.pem",
+                                 "glance_wsgi_tls_key": "/etc/glance/bad-tls/" + key})
+        assert run.returncode != 0
+        assert message in run.stdout, run.stdout[-3000:]
+        # Refused in the checks: nothing was written, Apache never reloaded.
+        assert "Write glance-api.conf" not in run.stdout
+        _apache_untouched(host, site_md5)
+    FAULTS.append(dict(fault="TLS key of another certificate; key with a passphrase", upload="-",
+                       client="play refused before any change", status="-", match="-",
+                       partial="site unchanged, Apache running on 29392"))
+
+
+def test_a_listen_port_another_program_holds_puts_the_previous_apache_back(host):
+    site_md5 = host.file(SITE).md5sum
+    host.check_output("systemd-run --unit hwg-port-holder python3 -m http.server --bind 127.0.0.1 29394")
+    try:
+        host.run("for i in $(seq 50); do ss -Hltn 'sport = :29394' | grep -q . && break; sleep 0.1; done")
+        run = _ansible_playbook({"glance_wsgi_listen_port": 29394})
+        output = run.stdout + run.stderr
+        assert run.returncode != 0
+        assert "Address already in use" in output, output[-3000:]
+        assert "The previous configuration was put back and Apache runs it again" in output, output[-3000:]
+        _apache_untouched(host, site_md5)
+        upload_and_check(host, APACHE, "after-port-taken", 16 * MIB)
+    finally:
+        host.run("systemctl stop hwg-port-holder")
+    FAULTS.append(dict(fault="listen port held by another program", upload="16 MiB after",
+                       client="play failed with Apache's bind error", status="active", match="yes",
+                       partial="previous site put back, Apache running on 29392"))
+
+
+def test_diff_never_shows_a_password_of_glance_api_conf(host):
+    """A database password with a "/" and a secret in the overrides: a run
+    with --diff (in check mode, so nothing changes) shows neither."""
+    conf_md5 = host.file("/etc/glance/glance-api.conf").md5sum
+    run = _ansible_playbook({
+        "glance_wsgi_database_connection": "mysql+pymysql://glance:pass/word-2931@localhost/glance",
+        "glance_wsgi_config_overrides": {"keystone_authtoken": {"memcache_secret_key": "override-secret-2931"}}},
+        options=["--check", "--diff"])
+    output = run.stdout + run.stderr
+    assert "Write glance-api.conf" in output, output[-3000:]
+    assert "pass/word-2931" not in output and "override-secret-2931" not in output
+    assert host.file("/etc/glance/glance-api.conf").md5sum == conf_md5
 
 
 def test_4_gib_chunked_upload(host):
