@@ -242,3 +242,38 @@ def assert_verify_playbook_passes():
     assert rc == 0, results
     for result in results:
         assert result["status"] == "active" and result["download_matched"] and result["deleted"], result
+
+
+SPOOFED_HEADERS = {
+    "Forwarded": "for=203.0.113.9;host=evil.example;proto=https",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Prefix": "/evil",
+    "X-Forwarded-Port": "1",
+    "X-Forwarded-For": "203.0.113.9",
+}
+
+
+def spoofed_forwarding_headers_are_ignored(endpoint):
+    """A client's forwarding headers (RFC 7239 Forwarded, X-Forwarded-*)
+    must not choose the scheme, host or prefix of the links Glance returns:
+    they name the role's public URL whatever the client sends."""
+    client = GlanceClient(endpoint)
+    status, versions = client.request("GET", "/", headers=SPOOFED_HEADERS, expect=(200, 300))
+    hrefs = [link["href"] for version in versions["versions"] for link in version.get("links", [])]
+    assert hrefs, versions
+    for href in hrefs:
+        assert href.startswith(endpoint + "/"), href
+    assert "evil" not in json.dumps(versions) and "https://" not in json.dumps(versions)
+    record("spoofed forwarding headers", status=status, links=len(hrefs), result="links name %s" % endpoint)
+
+
+def metadefs_are_served(endpoint):
+    """The metadata definitions Glance ships are in the database."""
+    client = GlanceClient(endpoint)
+    namespaces = client.request("GET", "/v2/metadefs/namespaces?limit=100")[1]["namespaces"]
+    resource_types = client.request("GET", "/v2/metadefs/resource_types")[1]["resource_types"]
+    assert len(namespaces) >= 20, namespaces
+    assert any(ns["namespace"] == "OS::Compute::Hypervisor" for ns in namespaces), [ns["namespace"] for ns in namespaces]
+    assert len(resource_types) >= 5, resource_types
+    record("metadata definitions", namespaces=len(namespaces), resource_types=len(resource_types))

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from tests.integration.upload_checks import (  # noqa: F401
+    metadefs_are_served, spoofed_forwarding_headers_are_ignored,
     assert_verify_playbook_passes, run_image_upload,
     APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing,
     curl_chunked_expect_check, enabled_apache_modules, upload_and_check)
@@ -153,3 +154,13 @@ def test_module_fails_clearly_on_a_wrong_expected_size(host):
     rc, result = run_image_upload({"endpoint": APACHE, "size": MIB, "expected_size": MIB + 1, "delete": True})
     assert rc != 0
     assert "expected_size: expected %d, Glance has %d" % (MIB + 1, MIB) in result["msg"], result["msg"]
+
+
+def test_spoofed_forwarding_headers_do_not_reach_glance(host):
+    spoofed_forwarding_headers_are_ignored(APACHE)
+
+
+def test_metadata_definitions_are_loaded_once(host):
+    metadefs_are_served(APACHE)
+    markers = host.run("ls /var/lib/glance/.metadefs-loaded-*").stdout.split()
+    assert len(markers) == 1, markers

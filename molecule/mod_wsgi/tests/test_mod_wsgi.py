@@ -2,6 +2,7 @@
 no uWSGI. Chunked (with and without Expect) and Content-Length uploads work."""
 
 from tests.integration.upload_checks import (  # noqa: F401
+    metadefs_are_served, spoofed_forwarding_headers_are_ignored,
     assert_verify_playbook_passes,
     APACHE, MIB, check_mode_changes_nothing, curl_chunked_expect_check, enabled_apache_modules,
     upload_and_check)
@@ -63,3 +64,7 @@ def test_check_mode_reports_no_change(host):
 
 def test_verify_playbook_uploads_through_the_module(host):
     assert_verify_playbook_passes()
+
+
+def test_spoofed_forwarding_headers_do_not_reach_glance(host):
+    spoofed_forwarding_headers_are_ignored(APACHE)

@@ -2,6 +2,7 @@
 Content-Length uploads work; Apache refuses chunked ones with 411."""
 
 from tests.integration.upload_checks import (  # noqa: F401
+    metadefs_are_served, spoofed_forwarding_headers_are_ignored,
     run_image_upload, run_verify_playbook,
     APACHE, MIB, check_mode_changes_nothing, chunked_upload_is_refused, enabled_apache_modules,
     listening_ports, upload_and_check)
@@ -64,3 +65,7 @@ def test_module_reports_the_411_for_chunked(host):
     rc, result = run_image_upload({"endpoint": APACHE, "size": MIB, "delete": True})
     assert rc != 0 and result["http_status"] == 411
     assert "answered 411 (expected 204)" in result["msg"], result["msg"]
+
+
+def test_spoofed_forwarding_headers_do_not_reach_glance(host):
+    spoofed_forwarding_headers_are_ignored(APACHE)
