@@ -223,7 +223,8 @@ class GlanceClient:
         return sock
 
     def upload(self, image_id, blocks, transfer="chunked", size=None, chunk_size=65536,
-               expect_continue=False, continue_timeout=10.0, progress=None, rate_limit=None):
+               expect_continue=False, continue_timeout=10.0, progress=None, rate_limit=None,
+               pause=None):
         """PUT the image data from the iterable ``blocks``.
 
         ``transfer`` is ``chunked`` (Transfer-Encoding: chunked, one chunk per
@@ -232,7 +233,9 @@ class GlanceClient:
         body follows the server's 100 answer, or ``continue_timeout`` seconds of
         silence, as RFC 9110 allows. ``progress(sent_bytes)`` is called as data goes out.
         ``rate_limit`` (bytes per second) slows the sender down, to keep an
-        upload in flight while something else happens.
+        upload in flight while something else happens. ``pause`` is
+        ``(after_bytes, seconds)``: the sender goes silent once, for that long,
+        after that many bytes (a client that stalls mid-upload).
         """
         if transfer not in ("chunked", "content_length"):
             raise ValueError("transfer must be chunked or content_length")
@@ -271,6 +274,8 @@ class GlanceClient:
                     else:
                         sock.sendall(piece)
                     sent += len(piece)
+                    if pause and sent >= pause[0] > sent - len(piece):
+                        time.sleep(pause[1])
                     if rate_limit:
                         ahead = sent / float(rate_limit) - (time.time() - started)
                         if ahead > 0:

@@ -21,16 +21,16 @@ author:
 options:
   numbers:
     description:
-      - C({name: [value, lower, upper]}); O(numbers) values must be whole numbers within the bounds
-        (C(upper) null for none).
+      - "C({name: [value, lower, upper]}); each value must be a whole number within the bounds
+        (C(upper) null for none)."
     type: dict
     default: {}
   paths:
-    description: C({name: value}); each value (or each item of a list) must be empty or an absolute path.
+    description: "C({name: value}); each value (or each item of a list) must be empty or an absolute path."
     type: dict
     default: {}
   urls:
-    description: C({name: value}); each value must be empty or an C(http://) or C(https://) URL with a host.
+    description: "C({name: value}); each value must be empty or an C(http://) or C(https://) URL with a host."
     type: dict
     default: {}
 attributes:

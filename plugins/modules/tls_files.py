@@ -16,7 +16,7 @@ description:
     (a server started by systemd cannot type it), the certificate has expired or is not valid yet, or the
     chain does not hold the certificate's issuer.
   - Changes nothing; runs the same in check mode.
-  - Apache's configuration test (C(apache2ctl -t)) reads none of this: without this check, a bad pair passes
+  - Apache's configuration test (C(apache2ctl -t)) reads none of this. Without this check, a bad pair passes
     it and stops Apache, every site on it, at the next graceful reload.
 version_added: 0.3.0
 author:

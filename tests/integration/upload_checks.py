@@ -39,14 +39,15 @@ def annotate_last(**figures):
 
 
 def upload_and_check(host, endpoint, name, size, transfer="chunked", chunk_size=64 * 1024,
-                     expect_continue=False, download=True, rate_limit=None, client_options=None):
+                     expect_continue=False, download=True, rate_limit=None, client_options=None, pause=None):
     """Create an image, upload ``size`` random bytes, and prove Glance stored
     exactly those bytes. Returns the upload result. ``client_options`` go to
     GlanceClient (ca_path for an https endpoint)."""
     client = GlanceClient(endpoint, timeout=600, **(client_options or {}))
     image = client.create_image("hwg-%s" % name)
     result = client.upload(image["id"], random_blocks(size), transfer=transfer, size=size,
-                           chunk_size=chunk_size, expect_continue=expect_continue, rate_limit=rate_limit)
+                           chunk_size=chunk_size, expect_continue=expect_continue, rate_limit=rate_limit,
+                           pause=pause)
     assert result.status == 204, "upload answered %d: %s" % (result.status, result.body)
     stored = client.wait_for_status(image["id"], "active", timeout=120)
     assert stored["size"] == size

@@ -54,6 +54,11 @@ def test_bad_input_page_is_current():
     assert on_disk == generated, "docs/bad-input.md is stale: run scripts/gen_bad_input_doc.py"
 
 
+PATH_SUFFIXES = ("_dir", "_socket", "_certificate", "_key", "_chain", "_home", "_scripts", "_writable_paths",
+                 "_virtualenv", "_config_file")
+PATH_NAMES = ("glance_wsgi_python", "glance_wsgi_venv_python")
+
+
 def _checked(role):
     variables = load_yaml(ROOT / "roles" / role / "vars" / "main.yml")
     return tuple(set(variables["__%s_checked_%s" % (role, kind)]) for kind in ("numbers", "paths", "urls"))
@@ -69,10 +74,7 @@ def test_every_number_path_and_url_is_checked(role):
     for name, spec in options.items():
         if spec["type"] in ("int", "float"):
             assert name in numbers, "%s is a number without bounds" % name
-        if spec["type"] == "path" or name.endswith(("_dir", "_socket", "_certificate", "_key", "_chain",
-                                                     "_home", "_scripts", "_writable_paths", "_virtualenv",
-                                                     "_config_file")) or name in ("glance_wsgi_python",
-                                                                                   "glance_wsgi_venv_python"):
+        if spec["type"] == "path" or name.endswith(PATH_SUFFIXES) or name in PATH_NAMES:
             assert name in paths, "%s is a path that is not checked" % name
         if name.endswith(("_url", "_uri")) and name != "apache_proxy_backend_url":
             assert name in urls, "%s is a URL whose scheme is not checked" % name

@@ -2,7 +2,7 @@
 no uWSGI. Chunked (with and without Expect) and Content-Length uploads work."""
 
 from tests.integration.upload_checks import (  # noqa: F401
-    metadefs_are_served, spoofed_forwarding_headers_are_ignored,
+    spoofed_forwarding_headers_are_ignored,
     assert_verify_playbook_passes,
     APACHE, MIB, check_mode_changes_nothing, curl_chunked_expect_check, enabled_apache_modules,
     upload_and_check)

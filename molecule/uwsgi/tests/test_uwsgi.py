@@ -2,7 +2,7 @@
 Content-Length uploads work; Apache refuses chunked ones with 411."""
 
 from tests.integration.upload_checks import (  # noqa: F401
-    metadefs_are_served, spoofed_forwarding_headers_are_ignored,
+    spoofed_forwarding_headers_are_ignored,
     run_image_upload, run_verify_playbook,
     APACHE, MIB, check_mode_changes_nothing, chunked_upload_is_refused, enabled_apache_modules,
     listening_ports, upload_and_check)
