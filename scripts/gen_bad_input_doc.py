@@ -13,8 +13,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "unit"))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
 from test_bad_input import CASES  # noqa: E402  pylint: disable=wrong-import-position
+from bad_input_host import HOST_CASES  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def render():
@@ -28,7 +30,19 @@ def render():
     for role, extra_vars, message in CASES:
         variables = ", ".join("`%s: %s`" % (name, json.dumps(value)) for name, value in extra_vars.items()) or "(none)"
         out.append("| `%s` | %s | %s |" % (role, variables.replace("|", "\\|"), message.replace("|", "\\|")))
-    out += ["", "%d cases." % len(CASES), ""]
+    out += ["", "%d cases." % len(CASES), "",
+            "## Refused on the host", "",
+            "Input only the host can judge: the installed Glance's own option definitions (through",
+            "oslo.config), uWSGI's strict parser, the TLS files as the host's OpenSSL loads them. The",
+            "`faults` scenario applies each case to a deployed host (`tests/integration/bad_input_host.py`)",
+            "and requires the play to fail with the message shown while every file of the deployment",
+            "stays as it was and Glance keeps answering.", "",
+            "| Variables | The play stops with a message containing |",
+            "| --- | --- |"]
+    for extra_vars, message in HOST_CASES:
+        variables = ", ".join("`%s: %s`" % (name, json.dumps(value)) for name, value in extra_vars.items())
+        out.append("| %s | %s |" % (variables.replace("|", "\\|"), message.replace("|", "\\|")))
+    out += ["", "%d cases." % len(HOST_CASES), ""]
     return "\n".join(out)
 
 

@@ -189,6 +189,11 @@ def print_report(terminalreporter):
         return
     terminalreporter.section("uploads measured")
     for line in REPORT:
+        if "transfer" not in line:
+            # A check that is not an upload: its name and figures.
+            terminalreporter.write_line("%-30s %s" % (line["check"], "  ".join(
+                "%s=%s" % item for item in sorted(line.items()) if item[0] != "check")))
+            continue
         terminalreporter.write_line(
             "%-30s %-15s chunk=%-8s expect=%-5s %7.1f MiB in %7.3f s = %7.1f MiB/s  md5=%s  match=%s%s"
             % (line["check"], line["transfer"], line["chunk_size"], line["expect_continue"],

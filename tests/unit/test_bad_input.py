@@ -93,6 +93,9 @@ CASES = [
      "apache_proxy_wsgi needs \"script\""),
     ("apache_proxy", {"apache_proxy_backend_url": "unix:/run/app.sock"},
      "or name a unix socket as"),
+    ("glance_wsgi", {}, "Without Keystone (glance_wsgi_keystone_enabled is false) Glance takes every request"),
+    ("glance_wsgi", {"glance_wsgi_listen_address": "192.0.2.10"},
+     "can read, replace and delete every image"),
     # Numbers that pass the argument spec's type but break the service.
     ("glance_wsgi", {"glance_wsgi_processes": 0}, "glance_wsgi_processes must be between 1 and 1024, not 0."),
     ("glance_wsgi", {"glance_wsgi_threads": -2}, "glance_wsgi_threads must be between 1 and 1024, not -2."),

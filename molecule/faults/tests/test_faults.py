@@ -23,6 +23,8 @@ from pathlib import Path
 from tests.integration.upload_checks import (  # noqa: F401
     IMAGE_DIR, MIB, upload_and_check)
 
+from tests.integration.bad_input_host import BAD_TLS_DIR, HOST_CASES
+
 from glance_api import GlanceClient, GlanceError, random_blocks
 
 # This scenario's own ports (see molecule.yml), so it can run beside another.
@@ -32,6 +34,7 @@ FAULT_RATE = 32 * MIB          # bytes/s: 16 s per upload, the fault lands after
 SLOW_RATE = 8 * MIB            # for the role run, which takes longer than a reload
 UNIT = "glance-uwsgi.service"
 INI = "/etc/uwsgi/glance-uwsgi.ini"
+CONF = "/etc/glance/glance-api.conf"
 SITE = "/etc/apache2/sites-available/glance-api.conf"
 FAULTS = []
 LEFT_BEHIND = {}
@@ -331,26 +334,31 @@ def _apache_untouched(host, site_md5):
     assert host.socket("tcp://127.0.0.1:29392").is_listening
 
 
-def test_tls_files_apache_cannot_use_are_refused_before_any_change(host):
+def test_bad_input_on_the_host_is_refused_before_any_change(host):
+    """Every case of tests/integration/bad_input_host.py (docs/bad-input.md):
+    the play fails with the message, no file of the deployment changes, and
+    Glance keeps answering."""
     host.check_output("command -v openssl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl")
     host.check_output(
-        "mkdir -p /etc/glance/bad-tls && cd /etc/glance/bad-tls"
+        "mkdir -p {d} && cd {d}"
         " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=a -keyout a.key -out a.pem 2>/dev/null"
         " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=b -keyout b.key -out b.pem 2>/dev/null"
-        " && openssl pkey -in a.key -aes256 -passout pass:secret -out locked.key")
-    site_md5 = host.file(SITE).md5sum
-    for key, message in (("b.key", "does not belong to the certificate"),
-                         ("locked.key", "is protected by a passphrase")):
-        run = _ansible_playbook({"glance_wsgi_tls_certificate": "/etc/glance/bad-tls/a.pem",
-                                 "glance_wsgi_tls_key": "/etc/glance/bad-tls/" + key})
-        assert run.returncode != 0
-        assert message in run.stdout, run.stdout[-3000:]
-        # Refused in the checks: nothing was written, Apache never reloaded.
-        assert "Write glance-api.conf" not in run.stdout
-        _apache_untouched(host, site_md5)
-    FAULTS.append(dict(fault="TLS key of another certificate; key with a passphrase", upload="-",
-                       client="play refused before any change", status="-", match="-",
-                       partial="site unchanged, Apache running on 29392"))
+        " && openssl pkey -in a.key -aes256 -passout pass:secret -out locked.key".format(d=BAD_TLS_DIR))
+    files = [SITE, INI, CONF, "/etc/systemd/system/%s" % UNIT, "/etc/apache2/ports.conf"]
+    before = {path: host.file(path).md5sum for path in files}
+    for extra_vars, message in HOST_CASES:
+        run = _ansible_playbook(extra_vars)
+        output = run.stdout + run.stderr
+        assert run.returncode != 0, extra_vars
+        assert message in output, (extra_vars, output[-3000:])
+        assert {path: host.file(path).md5sum for path in files} == before, extra_vars
+        _apache_untouched(host, before[SITE])
+        assert host.service("glance-uwsgi").is_running
+        GlanceClient(APACHE).versions()
+    FAULTS.append(dict(fault="bad input only the host can judge (%d cases: glance-api.conf options and values, "
+                       "uWSGI option, TLS key of another certificate, key with a passphrase)" % len(HOST_CASES),
+                       upload="-", client="each play failed with its message", status="-", match="-",
+                       partial="no file changed, Glance answering"))
 
 
 def test_a_listen_port_another_program_holds_puts_the_previous_apache_back(host):
