@@ -18,9 +18,10 @@ description:
     no listed image has and whose last change is older than O(older_than) seconds (the partial data an
     interrupted upload leaves when Glance does not clean up after it). Before a file is removed, Glance
     is asked for that ID once more, and the file is removed only when Glance answers 404.
-  - The caller must see every project's images, or images it cannot see would look unowned. With
-    Keystone the token must be an admin's (the module checks with C(GET /v2/tasks), which Glance
-    allows to admins only) and is refused otherwise; without Keystone every request is an admin's.
+  - The caller must see every project's images, or images it cannot see would look unowned. An API that
+    answers without a token has no Keystone, and every request is an admin's. Behind Keystone the token must
+    be an admin's (the module checks with C(GET /v2/tasks), which Glance allows to admins only) and is
+    refused otherwise.
   - With O(dry_run) (the default) or in check mode it only reports what it would remove.
   - When a step fails, the result still lists what was already deleted or removed.
   - Runs on the Glance host, which must reach the API and, for O(store_dir), read the store.
@@ -141,8 +142,24 @@ def check_params(params):
     return None
 
 
-def check_sees_everything(client):
-    """Fail unless the caller sees every project's images: an admin."""
+def check_sees_everything(params):
+    """Fail unless the caller sees every project's images. An API that
+    answers without a token has no Keystone: every request is an admin's.
+    Behind Keystone the token must be an admin's: GET /v2/tasks is allowed
+    to admins only."""
+    anonymous = GlanceClient(params["endpoint"], timeout=params["timeout"],
+                             validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+    try:
+        anonymous.request("GET", "/v2/images?limit=1")
+        return
+    except GlanceError as error:
+        if error.status != 401:
+            raise
+    if not params["token"]:
+        raise GlanceError("the API asks for a Keystone token (401 without one): give an admin's token, which sees "
+                          "every project's images", status=401)
+    client = GlanceClient(params["endpoint"], token=params["token"], timeout=params["timeout"],
+                          validate_certs=params["validate_certs"], ca_path=params["ca_path"])
     try:
         client.request("GET", "/v2/tasks?limit=1")
     except GlanceError as error:
@@ -207,7 +224,7 @@ def run_module(module):
     try:
         client = GlanceClient(params["endpoint"], token=params["token"], timeout=params["timeout"],
                               validate_certs=params["validate_certs"], ca_path=params["ca_path"])
-        check_sees_everything(client)
+        check_sees_everything(params)
         now = time.time()
         stale.extend(find_stale_images(client, params, now))
         for entry in stale:

@@ -31,6 +31,7 @@ class StubGlance(ThreadingHTTPServer):
         # out, as Glance does.
         self.project = "admin-project"
         self.admin = True
+        self.require_token = False       # behind "Keystone": 401 without X-Auth-Token
         self.fail_get = set()            # image IDs whose GET answers 500
         self.hidden_from_list = set()    # image IDs GET finds but no list shows
         self.lock = threading.Lock()
@@ -116,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
                 or image.get("visibility") in ("public", "community", "shared"))
 
     def do_GET(self):
+        if self.server.require_token and not self.headers.get("X-Auth-Token"):
+            return self._empty(401, b"Authentication required")
         path, _sep, query = self.path.partition("?")
         if path.rstrip("/") == "/v2/images":
             return self._list(query)

@@ -149,11 +149,28 @@ def test_a_file_glance_still_knows_is_kept(run_playbook, glance, tmp_path):
 
 def test_a_token_that_cannot_see_every_project_is_refused(run_playbook, glance, scene):
     store, _ids, files = scene
+    glance.require_token = True
     glance.admin = False
     rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(store), "dry_run": False,
                                      "token": "member-token"})
     assert rc != 0
     assert "cannot see every project's images" in result["msg"] and "403" in result["msg"]
+    assert len(glance.images) == 4 and all(path.exists() for path in files.values())
+
+
+def test_an_admin_token_behind_keystone_is_taken(run_playbook, glance, scene):
+    store, ids, _files = scene
+    glance.require_token = True
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(store), "token": "admin-token"})
+    assert rc == 0, result
+    assert sorted(entry["id"] for entry in result["stale_images"]) == sorted([ids["old_saving"], ids["old_queued"]])
+
+
+def test_behind_keystone_no_token_is_refused(run_playbook, glance, scene):
+    store, _ids, files = scene
+    glance.require_token = True
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "store_dir": str(store), "dry_run": False})
+    assert rc != 0 and "asks for a Keystone token" in result["msg"]
     assert len(glance.images) == 4 and all(path.exists() for path in files.values())
 
 
