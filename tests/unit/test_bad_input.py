@@ -18,6 +18,11 @@ READ_ONLY_TASKS = ("Validating arguments", "Check every number", "Gathering Fact
                    "Check ", "Load the variables", "Check the combination", "Measure the free space",
                    "Ask the package manager", "Choose the install method")
 
+# A complete Keystone setting, for the cases about what comes after it.
+KEYSTONE = {"glance_wsgi_keystone_enabled": True, "glance_wsgi_keystone_password": "x",
+            "glance_wsgi_keystone_auth_url": "http://127.0.0.1:5000/v3",
+            "glance_wsgi_keystone_www_authenticate_uri": "http://127.0.0.1:5000/v3"}
+
 CASES = [
     ("glance_wsgi", {"glance_wsgi_mode": "carrier-pigeon"},
      "value of glance_wsgi_mode must be one of: http, uwsgi, mod_wsgi"),
@@ -96,6 +101,29 @@ CASES = [
     ("glance_wsgi", {}, "Without Keystone (glance_wsgi_keystone_enabled is false) Glance takes every request"),
     ("glance_wsgi", {"glance_wsgi_listen_address": "192.0.2.10"},
      "can read, replace and delete every image"),
+    # Import and registration.
+    ("glance_wsgi", {"glance_wsgi_listen_address": "127.0.0.1", "glance_wsgi_import_methods": ["glance-direct"]},
+     "needs Keystone: an import runs as a task"),
+    ("glance_wsgi", {"glance_wsgi_listen_address": "127.0.0.1", "glance_wsgi_import_methods": ["glance-direkt"]},
+     "glance_wsgi_import_methods may name glance-direct, web-download, copy-image"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_import_methods=["copy-image"]),
+     "copy-image copies an image from one store into others"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_import_methods=["web-download"]),
+     "Name the hosts it may fetch from"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_stores=[{"name": "fs", "path": "/srv/a"}, {"name": "fs", "path": "/srv/b"}]),
+     "glance_wsgi_stores must list at least one store"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_stores=[{"name": "os_glance_staging_store", "path": "/srv/a"}]),
+     "not starting with os_glance_"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_default_store="missing"),
+     "glance_wsgi_default_store must be one of those names"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_stores=[{"name": "fs", "path": "srv/images"}]),
+     "glance_wsgi_stores must be an absolute path"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_import_plugins=["image_convertion"]),
+     "glance_wsgi_import_plugins may name image_conversion"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_keystone_register=True),
+     "glance_wsgi_keystone_register needs glance_wsgi_keystone_enabled and admin credentials"),
+    ("glance_wsgi", dict(KEYSTONE, glance_wsgi_keystone_public_url="glance.example:9292"),
+     "glance_wsgi_keystone_public_url must be an http:// or https:// URL"),
     # Numbers that pass the argument spec's type but break the service.
     ("glance_wsgi", {"glance_wsgi_processes": 0}, "glance_wsgi_processes must be between 1 and 1024, not 0."),
     ("glance_wsgi", {"glance_wsgi_threads": -2}, "glance_wsgi_threads must be between 1 and 1024, not -2."),
