@@ -15,7 +15,7 @@ HWG_CACHE="${HWG_CACHE:-/var/cache/httpd-wsgi-glance}"
 # Version of the `ansible` package whose bundled collections are used; 12.x is
 # the line that matches ansible-core 2.19.
 HWG_ANSIBLE_BUNDLE_VERSION="${HWG_ANSIBLE_BUNDLE_VERSION:-12.3.0}"
-HWG_BUNDLED_COLLECTIONS=(community/docker community/library_inventory_filtering_v1 ansible/posix community/general)
+HWG_BUNDLED_COLLECTIONS=(community/docker community/library_inventory_filtering_v1 ansible/posix community/general openstack/cloud)
 HWG_DEBIAN_MIRROR="${HWG_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 export MOLECULE_DEBIAN12_IMAGE="${MOLECULE_DEBIAN12_IMAGE:-localhost/httpd-wsgi-glance/debian-systemd:12}"
 export MOLECULE_DEBIAN13_IMAGE="${MOLECULE_DEBIAN13_IMAGE:-localhost/httpd-wsgi-glance/debian-systemd:13}"

@@ -87,8 +87,9 @@ scenario_image() {
   esac
 }
 
-# Scenarios in HWG_BACKGROUND_SCENARIOS (default: faults, which has its own
-# container name and ports and spends most of its time in throttled uploads)
+# Scenarios in HWG_BACKGROUND_SCENARIOS (default: faults and keystone, which
+# have their own container names and ports; faults spends most of its time in
+# throttled uploads)
 # run beside the others, with their own apt archive directory so that two apt
 # runs never share a lock; their output is printed when they end.
 start_background_scenarios() {
@@ -137,9 +138,9 @@ wait_background_scenarios() {
 stage_molecule() {
   local scenarios image reason passed=() skipped=() foreground=() background=()
   background_pids=() background_names=()
-  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi mod_wsgi buffering mode_switch faults el9 el10}"
+  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi mod_wsgi buffering mode_switch faults keystone el9 el10}"
   for scenario in "${scenarios[@]}"; do
-    if [[ " ${HWG_BACKGROUND_SCENARIOS-faults} " == *" $scenario "* ]] && [ "${#scenarios[@]}" -gt 1 ]; then
+    if [[ " ${HWG_BACKGROUND_SCENARIOS-faults keystone} " == *" $scenario "* ]] && [ "${#scenarios[@]}" -gt 1 ]; then
       background+=("$scenario")
     else
       foreground+=("$scenario")

@@ -174,6 +174,16 @@ class GlanceClient:
                 return images
             marker = page["images"][-1]["id"]
 
+    def import_image(self, image_id, method, uri=None, stores=None, all_stores_must_succeed=True):
+        """POST /v2/images/{id}/import; Glance answers 202 and runs a task."""
+        body = {"method": {"name": method}}
+        if uri:
+            body["method"]["uri"] = uri
+        if stores:
+            body["stores"] = list(stores)
+            body["all_stores_must_succeed"] = all_stores_must_succeed
+        return self.request("POST", "/v2/images/%s/import" % image_id, body=body, expect=(202,))[1]
+
     def delete_image(self, image_id):
         self.request("DELETE", "/v2/images/%s" % image_id, expect=(204,))
 
@@ -224,7 +234,7 @@ class GlanceClient:
 
     def upload(self, image_id, blocks, transfer="chunked", size=None, chunk_size=65536,
                expect_continue=False, continue_timeout=10.0, progress=None, rate_limit=None,
-               pause=None):
+               pause=None, target="file"):
         """PUT the image data from the iterable ``blocks``.
 
         ``transfer`` is ``chunked`` (Transfer-Encoding: chunked, one chunk per
@@ -235,13 +245,17 @@ class GlanceClient:
         ``rate_limit`` (bytes per second) slows the sender down, to keep an
         upload in flight while something else happens. ``pause`` is
         ``(after_bytes, seconds)``: the sender goes silent once, for that long,
-        after that many bytes (a client that stalls mid-upload).
+        after that many bytes (a client that stalls mid-upload). ``target``
+        is ``file`` (the image data) or ``stage`` (interoperable import's
+        staging area, which glance-direct then imports).
         """
         if transfer not in ("chunked", "content_length"):
             raise ValueError("transfer must be chunked or content_length")
         if transfer == "content_length" and size is None:
             raise ValueError("a content_length upload needs the size")
-        path = self.base_path + "/v2/images/%s/file" % image_id
+        if target not in ("file", "stage"):
+            raise ValueError("target must be file or stage")
+        path = self.base_path + "/v2/images/%s/%s" % (image_id, target)
         lines = ["PUT %s HTTP/1.1" % path, "Host: %s" % self.host_header,
                  "Content-Type: application/octet-stream", "Connection: close"]
         lines += ["%s: %s" % item for item in self.headers.items()]
