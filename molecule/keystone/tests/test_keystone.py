@@ -26,7 +26,6 @@ STAGING_DIR = "/var/lib/glance/staging"
 ADMIN = ("admin", "keystone-admin-test", "admin")
 MEMBER = ("demo-member", "demo-user-test", "demo")
 READER = ("demo-reader", "demo-user-test", "demo")
-RESULTS = []
 OS_ENV = ("OS_AUTH_URL=%s OS_USERNAME={0} OS_PASSWORD={1} OS_PROJECT_NAME={2} OS_USER_DOMAIN_NAME=Default "
           "OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3 OS_IMAGE_API_VERSION=2" % KEYSTONE)
 
@@ -86,7 +85,6 @@ def _assert_stored(host, client, image_id, size, md5, sha512, store_dir=IMAGE_DI
 
 
 def _report(what, **figures):
-    RESULTS.append(dict(what=what, **figures))
     record("keystone: " + what, **figures)
 
 
