@@ -1,4 +1,5 @@
-"""Puts the repository on sys.path and prints the upload figures at the end."""
+"""Puts the repository on sys.path and prints the upload figures and the
+per-mode import table at the end."""
 
 import sys
 from pathlib import Path
@@ -10,3 +11,9 @@ from tests.integration.upload_checks import print_report  # noqa: E402  pylint: 
 
 def pytest_terminal_summary(terminalreporter):
     print_report(terminalreporter)
+    module = sys.modules.get("test_modes")
+    lines = module.mode_table() if module else []
+    if lines:
+        terminalreporter.section("interoperable image import per mode")
+        for line in lines:
+            terminalreporter.write_line(line)
