@@ -47,7 +47,8 @@ options:
     description: File on the managed host to upload. Mutually exclusive with O(size).
     type: path
   size:
-    description: Upload this many bytes of random data. Mutually exclusive with O(src).
+    description: Upload this many bytes of random data. Mutually exclusive with O(src). One of them is needed,
+      except with O(method=web-download).
     type: int
   transfer:
     description:
@@ -72,8 +73,63 @@ options:
     description: Send at most this many bytes per second (keeps an upload in flight for tests of reloads and faults).
     type: int
   token:
-    description: Keystone token, sent as C(X-Auth-Token).
+    description: Keystone token, sent as C(X-Auth-Token). Mutually exclusive with O(auth) and O(cloud).
     type: str
+  auth:
+    description:
+      - Keystone password credentials the module exchanges for a project-scoped token, in the
+        C(openstack.cloud) style.
+      - Through keystoneauth1 where the host has it (every Glance host does), else with a plain Keystone v3
+        password request.
+    type: dict
+    suboptions:
+      auth_url:
+        description: Keystone's URL, for example V(https://keystone.example.com:5000/v3).
+        type: str
+        required: true
+      username:
+        description: The user's name.
+        type: str
+        required: true
+      password:
+        description: The user's password.
+        type: str
+        required: true
+      project_name:
+        description: The project the token is scoped to.
+        type: str
+        required: true
+      user_domain_name:
+        description: The user's domain.
+        type: str
+        default: Default
+      project_domain_name:
+        description: The project's domain.
+        type: str
+        default: Default
+  cloud:
+    description:
+      - Name of a cloud in C(clouds.yaml) whose credentials the module uses (needs openstacksdk on the host
+        it runs on).
+    type: str
+  method:
+    description:
+      - V(upload) sends the data to C(/file) (the legacy upload).
+      - V(glance-direct) stages the data (C(/stage), with O(transfer)) and then imports it; needs Keystone.
+      - V(web-download) asks Glance to fetch O(uri); nothing is sent. The hashes are compared with
+        O(expected_md5)/O(expected_sha512) when given, and the download (O(download)) with what Glance reports.
+      - The module waits for the import to end and reports how long staging and importing each took.
+    type: str
+    choices: [upload, glance-direct, web-download]
+    default: upload
+  uri:
+    description: The URL Glance fetches with O(method=web-download).
+    type: str
+  stores:
+    description: Stores to import into (Glance's C(stores) list); empty uses the default store.
+    type: list
+    elements: str
+    default: []
   headers:
     description: More request headers, for example another authentication header.
     type: dict
@@ -141,6 +197,19 @@ EXAMPLES = r"""
     delete: true
   register: upload
 
+- name: Stage 1 GiB chunked and import it (glance-direct), as a member of a project
+  httpd_wsgi.glance.image_upload:
+    endpoint: https://glance.example.com:9292
+    auth:
+      auth_url: https://keystone.example.com:5000/v3
+      username: demo
+      password: "{{ demo_password }}"
+      project_name: demo
+    method: glance-direct
+    size: "{{ 1024 * 1024 * 1024 }}"
+    download: true
+    delete: true
+
 - name: Upload a real image with 8 MiB chunks to a Keystone-protected endpoint
   httpd_wsgi.glance.image_upload:
     endpoint: https://glance.example.com:9292
@@ -203,10 +272,23 @@ download_matched:
   description: Whether the downloaded bytes matched (with O(download)).
   returned: with O(download)
   type: bool
+method:
+  description: How the data went in (O(method)).
+  returned: always
+  type: str
+stage_seconds:
+  description: Seconds the stage request took (O(method=glance-direct)).
+  returned: with O(method=glance-direct)
+  type: float
+import_seconds:
+  description: Seconds from the import request to the image's C(active) status (import methods).
+  returned: with O(method=glance-direct) or O(method=web-download), once the image is active
+  type: float
 """
 
 import http.client
 import os
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -215,6 +297,12 @@ from ansible_collections.httpd_wsgi.glance.plugins.module_utils.glance_api impor
     GlanceError,
     file_blocks,
     random_blocks,
+)
+from ansible_collections.httpd_wsgi.glance.plugins.module_utils.keystone_auth import (
+    KeystoneError,
+    check_auth,
+    cloud_token,
+    password_token,
 )
 
 
@@ -242,53 +330,120 @@ def check_params(params, size):
     return None
 
 
+def check_method(params):
+    """Return a message for a combination of options that cannot work, or None."""
+    sends_data = params["method"] != "web-download"
+    if sends_data and params["src"] is None and params["size"] is None:
+        return "method %s needs src or size (the data to send)" % params["method"]
+    if not sends_data and (params["src"] is not None or params["size"] is not None):
+        return "method web-download sends no data: Glance fetches uri; leave out src and size"
+    if (params["method"] == "web-download") != bool(params["uri"]):
+        return "uri is for method web-download, and it needs one"
+    if params["uri"] and not params["uri"].startswith(("http://", "https://")):
+        return "uri must be an http or https URL, got %s" % params["uri"]
+    if params["stores"] and params["method"] == "upload":
+        return "stores is for the import methods (glance-direct, web-download); an upload goes to the default store"
+    if params["auth"] is not None:
+        return check_auth(params["auth"])
+    return None
+
+
+def get_token(params):
+    if params["auth"] is not None:
+        return password_token(params["auth"], timeout=params["timeout"],
+                              validate_certs=params["validate_certs"], ca_path=params["ca_path"])
+    if params["cloud"]:
+        return cloud_token(params["cloud"])
+    return params["token"]
+
+
+def wait_for_import(client, image_id, timeout):
+    """Poll until the image is active; fail as soon as Glance records the
+    import as failed (the image goes back to queued or uploading)."""
+    deadline = time.time() + timeout
+    while True:
+        image = client.get_image(image_id)
+        if image.get("status") == "active":
+            return image
+        failed = image.get("os_glance_failed_import")
+        if failed or image.get("status") in ("killed", "deleted", "deactivated"):
+            raise GlanceError("the import of image %s failed: status %s, failed stores %s (Glance's log has the "
+                              "task's reason)" % (image_id, image.get("status"), failed or "-"))
+        if time.time() > deadline:
+            raise GlanceError("image %s still %s after %.0f s of import" % (image_id, image.get("status"), timeout))
+        time.sleep(0.5)
+
+
+def send_data(client, params, image_id, size, result):
+    """Upload or stage the data; return the upload result."""
+    target = "stage" if params["method"] == "glance-direct" else "file"
+    blocks = file_blocks(params["src"]) if params["src"] else random_blocks(size)
+    upload = client.upload(image_id, blocks, transfer=params["transfer"], size=size,
+                           chunk_size=params["chunk_size"], expect_continue=params["expect_continue"],
+                           continue_timeout=params["continue_timeout"], rate_limit=params["rate_limit"],
+                           target=target)
+    result.update(http_status=upload.status, bytes=upload.size, seconds=round(upload.seconds, 3),
+                  throughput_mib_s=round(upload.mib_per_second, 1), md5=upload.md5,
+                  sha512=upload.sha512, saw_continue=upload.saw_continue)
+    if target == "stage":
+        result["stage_seconds"] = round(upload.seconds, 3)
+    if upload.status != 204:
+        raise GlanceError("the %s answered %d (expected 204): %s"
+                          % ("stage" if target == "stage" else "upload", upload.status, upload.body.strip()[:2000]),
+                          status=upload.status)
+    return upload
+
+
 def run_module(module):
     params = module.params
+    size = None
     if params["src"]:
         if not os.path.isfile(params["src"]):
             module.fail_json(msg="src %s is not a readable file" % params["src"])
         size = os.path.getsize(params["src"])
-    else:
+    elif params["size"] is not None:
         size = params["size"]
-    problem = check_params(params, size)
+    problem = check_params(params, size) or check_method(params)
     if problem:
         module.fail_json(msg=problem)
 
     if module.check_mode:
-        module.exit_json(changed=True, bytes=size,
-                         msg="would upload %d bytes (%s) to %s" % (size, params["transfer"], params["endpoint"]))
+        what = {"upload": "upload %s bytes (%s)" % (size, params["transfer"]),
+                "glance-direct": "stage %s bytes (%s) and import them (glance-direct)" % (size, params["transfer"]),
+                "web-download": "import %s (web-download)" % params["uri"]}[params["method"]]
+        module.exit_json(changed=True, bytes=size or 0, method=params["method"],
+                         msg="would %s to %s" % (what, params["endpoint"]))
 
     try:
-        client = GlanceClient(params["endpoint"], token=params["token"], headers=params["headers"],
+        token = get_token(params)
+        client = GlanceClient(params["endpoint"], token=token, headers=params["headers"],
                               timeout=params["timeout"], validate_certs=params["validate_certs"],
                               ca_path=params["ca_path"])
-    except ValueError as error:
+    except (ValueError, KeystoneError) as error:
         module.fail_json(msg=str(error))
-    result = dict(changed=False)
+    result = dict(changed=False, method=params["method"])
     image_id = params["image_id"]
     try:
         if not image_id:
             image_id = client.create_image(params["name"], params["disk_format"], params["container_format"])["id"]
         result.update(changed=True, image_id=image_id)
-        blocks = file_blocks(params["src"]) if params["src"] else random_blocks(size)
-        upload = client.upload(image_id, blocks, transfer=params["transfer"], size=size,
-                               chunk_size=params["chunk_size"], expect_continue=params["expect_continue"],
-                               continue_timeout=params["continue_timeout"], rate_limit=params["rate_limit"])
-        result.update(http_status=upload.status, bytes=upload.size, seconds=round(upload.seconds, 3),
-                      throughput_mib_s=round(upload.mib_per_second, 1), md5=upload.md5,
-                      sha512=upload.sha512, saw_continue=upload.saw_continue)
-        if upload.status != 204:
-            raise GlanceError("the upload answered %d (expected 204): %s"
-                              % (upload.status, upload.body.strip()[:2000]), status=upload.status)
-
-        image = client.wait_for_status(image_id, "active", timeout=params["wait_timeout"])
+        upload = None
+        if params["method"] != "web-download":
+            upload = send_data(client, params, image_id, size, result)
+        if params["method"] == "upload":
+            image = client.wait_for_status(image_id, "active", timeout=params["wait_timeout"])
+        else:
+            started = time.time()
+            client.import_image(image_id, params["method"], uri=params["uri"], stores=params["stores"] or None)
+            image = wait_for_import(client, image_id, params["wait_timeout"])
+            result["import_seconds"] = round(time.time() - started, 3)
         result.update(status=image.get("status"), os_hash_algo=image.get("os_hash_algo"))
         mismatches = _compare([
             ("size", upload.size, image.get("size")),
             ("md5 checksum", upload.md5, image.get("checksum")),
             ("os_hash_algo", "sha512", image.get("os_hash_algo")),
             ("sha512 os_hash_value", upload.sha512, image.get("os_hash_value")),
-        ])
+        ]) if upload else []
         mismatches += _compare([(what, expected, got) for what, expected, got in (
             ("expected_size", params["expected_size"], image.get("size")),
             ("expected_md5", params["expected_md5"], image.get("checksum")),
@@ -296,10 +451,14 @@ def run_module(module):
         ) if expected is not None])
         if params["download"]:
             got = client.download(image_id)
-            result["download_matched"] = got == (upload.size, upload.md5, upload.sha512)
+            # Without data of its own (web-download) the module compares the
+            # download with what Glance computed while importing.
+            wanted = ((upload.size, upload.md5, upload.sha512) if upload
+                      else (image.get("size"), image.get("checksum"), image.get("os_hash_value")))
+            result["download_matched"] = got == wanted
             if not result["download_matched"]:
-                mismatches.append("download: sent %d bytes md5 %s, got back %d bytes md5 %s"
-                                  % (upload.size, upload.md5, got[0], got[1]))
+                mismatches.append("download: expected %s bytes md5 %s, got back %d bytes md5 %s"
+                                  % (wanted[0], wanted[1], got[0], got[1]))
         if mismatches:
             raise GlanceError("image %s does not match what was sent: %s" % (image_id, "; ".join(mismatches)))
     except GlanceError as error:
@@ -340,6 +499,18 @@ def main():
             continue_timeout=dict(type="float", default=10),
             rate_limit=dict(type="int"),
             token=dict(type="str", no_log=True),
+            auth=dict(type="dict", options=dict(
+                auth_url=dict(type="str", required=True),
+                username=dict(type="str", required=True),
+                password=dict(type="str", required=True, no_log=True),
+                project_name=dict(type="str", required=True),
+                user_domain_name=dict(type="str", default="Default"),
+                project_domain_name=dict(type="str", default="Default"),
+            )),
+            cloud=dict(type="str"),
+            method=dict(type="str", choices=["upload", "glance-direct", "web-download"], default="upload"),
+            uri=dict(type="str"),
+            stores=dict(type="list", elements="str", default=[]),
             headers=dict(type="dict", default={}, no_log=True),
             validate_certs=dict(type="bool", default=True),
             ca_path=dict(type="path"),
@@ -351,8 +522,7 @@ def main():
             download=dict(type="bool", default=False),
             delete=dict(type="bool", default=False),
         ),
-        mutually_exclusive=[("src", "size")],
-        required_one_of=[("src", "size")],
+        mutually_exclusive=[("src", "size"), ("token", "auth", "cloud")],
         supports_check_mode=True,
     )
     run_module(module)

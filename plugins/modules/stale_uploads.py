@@ -22,14 +22,12 @@ description:
     answers without a token has no Keystone, and every request is an admin's. Behind Keystone the token must
     be an admin's (the module checks with C(GET /v2/tasks), which Glance allows to admins only) and is
     refused otherwise.
-  - With O(resume_imports), it also looks for images left C(importing) (or C(uploading) with an import lock)
-    by an import task that stopped advancing: the task's last update is older than O(older_than) seconds
-    (a worker killed by SIGKILL or the OOM killer, a host that lost power). It sends that task's import
-    request again, as recorded in the task (the method, its URI, the stores), which makes Glance take over
-    the stale lock and import once more, from the staged data (C(glance-direct)) or the URL. Glance takes
-    over a lock only when the task's last update is 60 minutes old (120 for a task still C(pending)); a
-    younger one is reported with the seconds left. Needs an admin's token (Glance's tasks API).
-  - With O(dry_run) (the default) or in check mode it only reports what it would remove or resume.
+  - With O(stuck_imports), it also deletes images left C(importing) (or C(uploading) with an import lock) by an
+    import task that stopped advancing, whose last update is older than O(older_than) seconds (a worker
+    killed by SIGKILL or the OOM killer, a host that lost power). A running import updates its task as it
+    goes. Glance accepts no new import for an image in C(importing), so it could only stay there; deleting
+    it also removes its staged data. Needs an admin's token (Glance's tasks API).
+  - With O(dry_run) (the default) or in check mode it only reports what it would remove.
   - When a step fails, the result still lists what was already deleted or removed.
   - Runs on the Glance host, which must reach the API and, for O(store_dir), read the store.
 version_added: 0.2.0
@@ -70,8 +68,8 @@ options:
       - The filesystem store's directory (an absolute path); empty skips the search for files no image owns.
     type: path
     default: /var/lib/glance/images
-  resume_imports:
-    description: Resume imports whose task stopped advancing (see above); V(false) leaves them alone.
+  stuck_imports:
+    description: Delete images whose import task stopped advancing (see above); V(false) leaves them alone.
     type: bool
     default: true
   dry_run:
@@ -107,15 +105,13 @@ stale_images:
   sample: [{"id": "6b1c2a2e-8c3e-4e4e-9b5a-0d7d4f5c2a11", "name": "debian", "status": "saving",
             "age_s": 90061, "size": null, "deleted": true}]
 stuck_imports:
-  description:
-    - Images whose import task stopped advancing, with that task, its age and what was done (V(resumed),
-      V(would resume), or V(locked) with RV(stuck_imports[].lock_left_s) until Glance's lock expires).
+  description: Images whose import task stopped advancing, with that task, its age and whether they were deleted.
   returned: always
   type: list
   elements: dict
   sample: [{"id": "0b0d5a4e-6a55-4b1e-8a8c-0f3e1f5a9e21", "name": "debian", "status": "importing",
             "task": "4a580f08-3625-450a-81a3-2f29e256cd8c", "task_status": "processing", "age_s": 7260,
-            "method": "glance-direct", "action": "resumed"}]
+            "method": "glance-direct", "deleted": true}]
 orphan_files:
   description: Store files no image owns, with their size and whether they were removed.
   returned: always
@@ -203,12 +199,6 @@ def find_stale_images(client, params, now):
     return stale
 
 
-# Glance's own expiry of an import lock (glance/api/v2/images.py,
-# _enforce_import_lock): an hour since the task's last update, doubled for a
-# task still pending.
-LOCK_EXPIRY_S = 3600
-
-
 def _task_age(task, now):
     stamp = task.get("updated_at") or task.get("created_at")
     return int(now - calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
@@ -216,8 +206,7 @@ def _task_age(task, now):
 
 def find_stuck_imports(client, params, now):
     """Images importing (or uploading with an import lock) whose import task
-    has not been updated for older_than seconds, with the import request the
-    task ran and the seconds left until Glance lets a new import take over."""
+    has not been updated for older_than seconds (or no longer exists)."""
     stuck = []
     for status in ("importing", "uploading"):
         for image in client.list_images(status=status):
@@ -229,38 +218,15 @@ def find_stuck_imports(client, params, now):
             except GlanceError as error:
                 if error.status != 404:
                     raise
-                task = None  # culled: Glance takes the lock over at once
-            if task is not None and task.get("status") not in ("pending", "processing", "success", "failure"):
-                continue
-            age = _task_age(task, now) if task else None
-            if age is not None and age < params["older_than"]:
+                task = None  # culled: nothing runs it
+            age = _task_age(task, now) if task else _age(image, now)
+            if age < params["older_than"]:
                 continue
             request = ((task or {}).get("input") or {}).get("import_req") or {}
-            method = (request.get("method") or {}).get("name")
-            expiry = LOCK_EXPIRY_S * (2 if task and task.get("status") == "pending" else 1)
             stuck.append(dict(id=image["id"], name=image.get("name"), status=status, task=task_id,
-                              task_status=task.get("status") if task else None, age_s=age, method=method,
-                              request=request, lock_left_s=max(0, expiry - age) if age is not None else 0,
-                              action="none"))
+                              task_status=task.get("status") if task else None, age_s=age,
+                              method=(request.get("method") or {}).get("name"), deleted=False))
     return stuck
-
-
-def resume_import(client, entry):
-    """Send the stuck task's import request again; Glance takes the stale lock
-    over and runs a new task. Without a recorded request (the task was
-    culled) only glance-direct can be assumed."""
-    body = entry.pop("request") or {"method": {"name": "glance-direct"}}
-    if entry["lock_left_s"] > 0:
-        entry["action"] = "locked"
-        return
-    try:
-        client.request("POST", "/v2/images/%s/import" % entry["id"], body=body, expect=(202,))
-    except GlanceError as error:
-        if error.status != 409:
-            raise
-        entry["action"] = "locked"  # Glance still holds the lock (clock skew)
-        return
-    entry["action"] = "resumed"
 
 
 def image_exists(client, image_id):
@@ -312,33 +278,27 @@ def run_module(module):
             if remove:
                 client.delete_image(entry["id"])
                 entry["deleted"] = True
-        if params["resume_imports"]:
+        if params["stuck_imports"]:
             stuck.extend(find_stuck_imports(client, params, now))
             for entry in stuck:
                 if remove:
-                    resume_import(client, entry)
-                else:
-                    entry.pop("request")
-                    entry["action"] = "would resume" if entry["lock_left_s"] == 0 else "locked"
+                    client.delete_image(entry["id"])
+                    entry["deleted"] = True
         if params["store_dir"]:
             find_orphan_files(client, params["store_dir"], params, now, remove, orphans)
     except (GlanceError, OSError, ValueError) as error:
-        for entry in stuck:
-            entry.pop("request", None)
-        done = (sum(1 for entry in stale if entry["deleted"]) + sum(1 for entry in orphans if entry["removed"])
-                + sum(1 for entry in stuck if entry["action"] == "resumed"))
+        done = (sum(1 for entry in stale + stuck if entry["deleted"])
+                + sum(1 for entry in orphans if entry["removed"]))
         module.fail_json(msg="%s%s" % (error, " (already done before the failure: %d, listed in the result)"
                                        % done if done else ""),
                          changed=done > 0, stale_images=stale, orphan_files=orphans, stuck_imports=stuck,
                          exception=traceback.format_exc())
 
-    resumed = [entry for entry in stuck if entry["action"] in ("resumed", "would resume")]
     verb = "removed" if remove else "would remove"
     module.exit_json(
-        changed=bool(stale or orphans or resumed), stale_images=stale, orphan_files=orphans, stuck_imports=stuck,
-        msg="%s %d stale image(s) and %d orphaned file(s) (%d bytes); %s %d stuck import(s), %d still locked" % (
-            verb, len(stale), len(orphans), sum(entry["bytes"] for entry in orphans),
-            "resumed" if remove else "would resume", len(resumed), len(stuck) - len(resumed)))
+        changed=bool(stale or orphans or stuck), stale_images=stale, orphan_files=orphans, stuck_imports=stuck,
+        msg="%s %d stale image(s), %d stuck import(s) and %d orphaned file(s) (%d bytes)" % (
+            verb, len(stale), len(stuck), len(orphans), sum(entry["bytes"] for entry in orphans)))
 
 
 def main():
@@ -351,7 +311,7 @@ def main():
             statuses=dict(type="list", elements="str", choices=list(UNFINISHED), default=["saving", "queued"]),
             older_than=dict(type="int", default=86400),
             store_dir=dict(type="path", default="/var/lib/glance/images"),
-            resume_imports=dict(type="bool", default=True),
+            stuck_imports=dict(type="bool", default=True),
             dry_run=dict(type="bool", default=True),
             timeout=dict(type="float", default=60),
         ),

@@ -176,14 +176,13 @@ def _age_task(host, task_id, minutes):
                       " WHERE id = '%s'\"" % (minutes, task_id))
 
 
-def test_stale_uploads_resumes_an_import_whose_worker_was_killed(host, big_source):
+def test_stale_uploads_deletes_an_import_whose_workers_were_killed(host, big_source):
     """SIGKILL of every uWSGI worker while a glance-direct import runs: the
-    image stays `importing` behind a lock nobody releases. stale_uploads
-    finds it, reports it locked while Glance's lock is younger than its
-    60-minute expiry, and then sends the task's import again, which ends
-    active with the staged bytes. The task's last update is moved back in
-    the database to stand for the hour Glance waits before it lets a new
-    import take a lock over."""
+    image stays `importing`, a state Glance accepts no new import from.
+    stale_uploads leaves it while its task is younger than older_than,
+    reports it in a dry run, then deletes it, with its staged data. The
+    task's last update is moved back in the database to stand for the time
+    that passes."""
     member = GlanceClient(GLANCE, token=token(MEMBER), timeout=600)
     image = member.create_image("hwg-killed-import")
     sent = member.upload(image["id"], file_blocks(big_source), transfer="chunked", target="stage")
@@ -196,27 +195,36 @@ def test_stale_uploads_resumes_an_import_whose_worker_was_killed(host, big_sourc
     stuck = member.get_image(image["id"])
     assert stuck["status"] == "importing" and stuck["os_glance_import_task"], stuck
     task_id = stuck["os_glance_import_task"]
-    admin_token = token(ADMIN)
-    common = dict(endpoint=GLANCE, token=admin_token, older_than=600, store_dir="")
+    # Glance refuses to import it again: the image can only stay as it is.
+    with pytest.raises(GlanceError) as raised:
+        member.import_image(image["id"], "glance-direct")
+    assert raised.value.status == 409
+    common = dict(endpoint=GLANCE, token=token(ADMIN), older_than=600)
+    partial = "/var/lib/glance/images/%s" % image["id"]
 
-    _age_task(host, task_id, 30)
     rc, result = _stale_uploads(dry_run=False, **common)
-    assert rc == 0, result
-    entry = [e for e in result["stuck_imports"] if e["id"] == image["id"]]
-    assert entry and entry[0]["action"] == "locked" and 1700 < entry[0]["lock_left_s"] <= 1800, result
-    assert entry[0]["method"] == "glance-direct" and entry[0]["task"] == task_id
+    assert rc == 0 and image["id"] not in [e["id"] for e in result["stuck_imports"]], result
 
-    _age_task(host, task_id, 60)
+    # The killed import left part of the image in the store, too.
+    assert host.file(partial).exists
+    _age_task(host, task_id, 30)
+    host.check_output("touch -d '-30 min' %s" % partial)
     rc, result = _stale_uploads(dry_run=True, **common)
-    assert rc == 0 and [e["action"] for e in result["stuck_imports"] if e["id"] == image["id"]] == ["would resume"]
+    entry = [e for e in result["stuck_imports"] if e["id"] == image["id"]]
+    assert rc == 0 and entry and not entry[0]["deleted"], result
+    assert (entry[0]["method"], entry[0]["task"], entry[0]["task_status"]) == ("glance-direct", task_id, "processing")
+    assert 1790 <= entry[0]["age_s"] < 1900
     assert member.get_image(image["id"])["status"] == "importing"
 
     rc, result = _stale_uploads(dry_run=False, **common)
     assert rc == 0 and result["changed"], result
-    assert [e["action"] for e in result["stuck_imports"] if e["id"] == image["id"]] == ["resumed"]
-    member.wait_for_status(image["id"], "active", timeout=600)
-    _assert_stored(host, member, image["id"], sent.size, sent.md5, sent.sha512)
+    assert [e["deleted"] for e in result["stuck_imports"] if e["id"] == image["id"]] == [True]
+    with pytest.raises(GlanceError) as raised:
+        member.get_image(image["id"])
+    assert raised.value.status == 404
     assert not host.file("%s/%s" % (STAGING_DIR, image["id"])).exists
+    # Once the image is gone, its partial store file has no owner.
+    assert [e["removed"] for e in result["orphan_files"] if e["path"] == partial] == [True], result
+    assert not host.file(partial).exists
     record("keystone: stale_uploads on an import whose workers were killed (SIGKILL)",
-           at_30_min="locked (Glance's lock expiry)", at_90_min="resumed", result="active, checksums match")
-    member.delete_image(image["id"])
+           glance_reimport=409, stale_uploads="deleted the image, its staged data and its partial store file")

@@ -145,3 +145,33 @@ def test_numbers_out_of_bounds_are_refused(run_playbook, glance, args, message):
     rc, result = _run(run_playbook, dict({"endpoint": glance.endpoint}, **args))
     assert rc != 0 and message in result["msg"], result["msg"]
     assert glance.images == {}
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"method": "web-download", "uri": "http://127.0.0.1:1/x", "size": 10}, "web-download sends no data"),
+    ({"method": "glance-direct"}, "method glance-direct needs src or size"),
+    ({"method": "web-download"}, "uri is for method web-download, and it needs one"),
+    ({"size": 10, "uri": "http://127.0.0.1:1/x"}, "uri is for method web-download"),
+    ({"method": "web-download", "uri": "file:///etc/passwd"}, "uri must be an http or https URL"),
+    ({"size": 10, "stores": ["fs"]}, "stores is for the import methods"),
+    ({"size": 10, "auth": {"auth_url": "http://127.0.0.1:1/v3", "username": "hwg-user"}},
+     "missing required arguments: password, project_name found in auth"),
+    ({"size": 10, "auth": {"auth_url": "ftp://127.0.0.1:1/v3", "username": "hwg-user", "password": "hwg-secret-1",
+                           "project_name": "hwg-project"}}, "auth.auth_url must be an http or https URL"),
+    ({"size": 10, "token": "hwg-token-1", "auth": {"auth_url": "http://127.0.0.1:1/v3", "username": "hwg-user",
+                                                   "password": "hwg-secret-1", "project_name": "hwg-project"}},
+     "mutually exclusive: token|auth|cloud"),
+])
+def test_import_options_that_cannot_work_are_refused_before_any_request(run_playbook, glance, args, message):
+    rc, result = _run(run_playbook, dict(endpoint=glance.endpoint, **args))
+    assert rc != 0 and message in result["msg"], result
+    assert glance.images == {}
+
+
+def test_keystone_that_cannot_be_reached_is_one_clear_line(run_playbook, glance):
+    auth = {"auth_url": "http://127.0.0.1:9/v3", "username": "hwg-user", "password": "hwg-secret-1",
+            "project_name": "hwg-project"}
+    rc, result = _run(run_playbook, {"endpoint": glance.endpoint, "size": 10, "auth": auth})
+    assert rc != 0 and "Keystone at http://127.0.0.1:9/v3" in result["msg"], result
+    assert "hwg-secret-1" not in json.dumps(result)
+    assert glance.images == {}

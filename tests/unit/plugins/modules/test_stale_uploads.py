@@ -77,7 +77,7 @@ def test_dry_run_reports_and_changes_nothing(run_playbook, glance, scene):
     # The old saving image's partial file is owned while the image exists.
     assert [entry["path"] for entry in result["orphan_files"]] == [str(files["orphan_old"])]
     assert len(glance.images) == 4 and all(path.exists() for path in files.values())
-    assert result["msg"].startswith("would remove 2 stale image(s) and 1 orphaned file(s) (7 bytes); would resume 0")
+    assert "would remove 2 stale image(s), 0 stuck import(s) and 1 orphaned file(s) (7 bytes)" == result["msg"]
     assert result["stuck_imports"] == []
 
 
