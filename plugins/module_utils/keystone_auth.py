@@ -11,9 +11,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import ssl
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 REQUIRED = ("auth_url", "username", "password", "project_name")
 
@@ -59,17 +59,11 @@ def _plain_password_token(auth, user_domain, project_domain, timeout, validate_c
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": auth["username"], "domain": {"name": user_domain}, "password": auth["password"]}}},
         "scope": {"project": {"name": auth["project_name"], "domain": {"name": project_domain}}}}}
-    context = None
-    if url.startswith("https://"):
-        context = ssl.create_default_context(cafile=ca_path)
-        if not validate_certs:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-    request = urllib.request.Request(url + "/auth/tokens", data=json.dumps(body).encode("utf-8"),
-                                     headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            return response.headers["X-Subject-Token"]
+        response = open_url(url + "/auth/tokens", data=json.dumps(body), method="POST",
+                            headers={"Content-Type": "application/json"}, timeout=timeout,
+                            validate_certs=validate_certs, ca_path=ca_path)
+        return response.headers["X-Subject-Token"]
     except urllib.error.HTTPError as error:
         raise KeystoneError("Keystone at %s answered %d to the password request: %s"
                             % (url, error.code, error.read()[:500].decode("utf-8", "replace"))) from None

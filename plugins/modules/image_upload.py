@@ -272,6 +272,18 @@ download_matched:
   description: Whether the downloaded bytes matched (with O(download)).
   returned: with O(download)
   type: bool
+checksum:
+  description: The md5 Glance stored for the image.
+  returned: success
+  type: str
+os_hash_value:
+  description: The hash (RV(os_hash_algo)) Glance stored for the image.
+  returned: success
+  type: str
+size:
+  description: The size Glance stored for the image.
+  returned: success
+  type: int
 method:
   description: How the data went in (O(method)).
   returned: always
@@ -437,7 +449,9 @@ def run_module(module):
             client.import_image(image_id, params["method"], uri=params["uri"], stores=params["stores"] or None)
             image = wait_for_import(client, image_id, params["wait_timeout"])
             result["import_seconds"] = round(time.time() - started, 3)
-        result.update(status=image.get("status"), os_hash_algo=image.get("os_hash_algo"))
+        result.update(status=image.get("status"), os_hash_algo=image.get("os_hash_algo"),
+                      checksum=image.get("checksum"), os_hash_value=image.get("os_hash_value"),
+                      size=image.get("size"))
         mismatches = _compare([
             ("size", upload.size, image.get("size")),
             ("md5 checksum", upload.md5, image.get("checksum")),

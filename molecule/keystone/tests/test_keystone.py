@@ -6,7 +6,9 @@ the scenario's Keystone (molecule.yml); the clients are this collection's
 own (standard library), python-openstackclient and python-glanceclient."""
 
 import json
+import os
 import shlex
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +16,7 @@ import urllib.request
 import pytest
 
 from tests.integration.upload_checks import (  # noqa: F401
-    IMAGE_DIR, MIB, record, upload_and_check)
+    IMAGE_DIR, MIB, _ansible_env, record, upload_and_check)
 
 from glance_api import GlanceClient, GlanceError, random_blocks
 
@@ -236,3 +238,38 @@ def test_real_clients_with_real_tokens(host, member, client, command):
     _assert_stored(host, member, image_id, size, md5, sha512)
     _report(client, size=size, result="active, checksums match")
     member.delete_image(image_id)
+
+
+def test_verify_playbook_imports_with_keystone_credentials(host, web):
+    """httpd_wsgi.glance.verify with a member's credentials (image_upload's
+    auth, through keystoneauth1 on the Glance host): both legacy uploads,
+    glance-direct (asked for by glance_wsgi_import_methods) and web-download
+    of the test server's file, each active with matching hashes and deleted."""
+    extra = {"glance_verify_hosts": "all", "glance_verify_size_mib": 32,
+             "glance_verify_web_download_uri": web + "/random.raw",
+             "glance_verify_auth": {"auth_url": KEYSTONE, "username": MEMBER[0], "password": MEMBER[1],
+                                    "project_name": MEMBER[2]}}
+    run = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-e", json.dumps(extra),
+                          "httpd_wsgi.glance.verify"],
+                         capture_output=True, text=True, timeout=1800, env=_ansible_env(), check=False)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    assert MEMBER[1] not in run.stdout + run.stderr
+    tasks = json.loads(run.stdout)["plays"][0]["tasks"]
+    results = {}
+    for task in tasks:
+        for outcome in task["hosts"].values():
+            for item in outcome.get("results", []):
+                if "image_id" in item:
+                    results[item["item"]] = item
+    assert sorted(results) == ["chunked", "content_length", "glance-direct", "web-download"], results
+    for name, item in results.items():
+        assert item["status"] == "active" and item["download_matched"] and item["deleted"], item
+    size, md5, sha512 = _sums(host, "/srv/hwg-web/random.raw")
+    fetched = results["web-download"]
+    assert (fetched["size"], fetched["checksum"], fetched["os_hash_value"]) == (size, md5, sha512)
+    assert results["glance-direct"]["stage_seconds"] > 0 and results["glance-direct"]["import_seconds"] > 0
+    assert results["web-download"]["import_seconds"] > 0
+    _report("verify playbook with Keystone credentials", transfers="chunked, content_length",
+            glance_direct="stage %.2f s, import %.2f s" % (
+                results["glance-direct"]["stage_seconds"], results["glance-direct"]["import_seconds"]),
+            web_download="import %.2f s" % results["web-download"]["import_seconds"])

@@ -16,7 +16,7 @@ from tests.integration.upload_checks import MIB, _ansible_env, record
 
 from glance_api import GlanceClient, GlanceError, file_blocks, random_blocks
 
-from test_keystone import (  # pylint: disable=import-error
+from test_keystone import (  # pylint: disable=import-error,unused-import
     ADMIN, GLANCE, MEMBER, STAGING_DIR, WEB, _assert_stored, _sums, token, web)  # noqa: F401
 
 UNIT = "glance-uwsgi"

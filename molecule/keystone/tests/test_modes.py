@@ -19,7 +19,7 @@ from tests.integration.upload_checks import MIB, record
 
 from glance_api import GlanceClient, GlanceError, random_blocks
 
-from test_keystone import (  # pylint: disable=import-error
+from test_keystone import (  # pylint: disable=import-error,unused-import
     ADMIN, COLD_DIR, GLANCE, MEMBER, STAGING_DIR, _assert_stored, _sums, token, web)  # noqa: F401
 
 MODES = ("http", "uwsgi", "mod_wsgi")
