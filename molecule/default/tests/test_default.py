@@ -57,8 +57,13 @@ def test_uwsgi_ini_has_the_glance_option_set(host):
                  "enable-threads = true", "master = true",
                  "hook-master-start = unix_signal:15 gracefully_kill_them_all",
                  "worker-reload-mercy = 900", "master-fifo = /run/glance-uwsgi/master.fifo",
-                 "chunked-input-limit = 67108864", "wsgi-file = /usr/bin/glance-wsgi-api"):
+                 "chunked-input-limit = 67108864", "wsgi-file = /usr/local/share/glance-wsgi/uwsgi-app.py",
+                 "skip-atexit-teardown = true"):
         assert line in ini.splitlines(), line
+    # The role's entry point loads the packaged script and runs Glance's
+    # exit hook before the libraries' exit handlers.
+    entry = host.file("/usr/local/share/glance-wsgi/uwsgi-app.py").content_string
+    assert 'runpy.run_path("/usr/bin/glance-wsgi-api"' in entry and "__cxa_atexit" in entry
     # Graceful stop and reload: neither would let a running upload finish.
     assert "exit-on-reload" not in ini and "die-on-term" not in ini
     assert ini.startswith(";\n; Ansible managed")

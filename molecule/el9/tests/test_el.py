@@ -30,7 +30,8 @@ def test_proxy_http_is_loaded_and_proxy_uwsgi_is_not(host):
 
 def test_uwsgi_runs_from_the_virtualenv(host):
     ini = host.file("/etc/uwsgi/glance-uwsgi.ini").content_string
-    assert "module = glance.wsgi.api:application" in ini and "virtualenv = /opt/glance/glance-33.0.0" in ini
+    assert "wsgi-file = /usr/local/share/glance-wsgi/uwsgi-app.py" in ini and "virtualenv = /opt/glance/glance-33.0.0" in ini
+    assert "from glance.wsgi.api import" in host.file("/usr/local/share/glance-wsgi/uwsgi-app.py").content_string
     assert host.service("glance-uwsgi").is_running
     assert "127.0.0.1:29293" in host.check_output("ss -Htln")
 

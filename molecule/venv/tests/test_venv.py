@@ -42,9 +42,14 @@ def test_venv_is_owned_by_root_and_read_only_for_glance(host):
 
 def test_uwsgi_runs_the_venv_with_the_module_entry_point(host):
     ini = host.file(INI).content_string
-    assert "module = glance.wsgi.api:application" in ini
+    # uWSGI loads the role's entry point (Glance's exit hook run safely),
+    # which imports Glance's WSGI module from the virtualenv.
+    assert "wsgi-file = /usr/local/share/glance-wsgi/uwsgi-app.py" in ini.splitlines()
+    assert "skip-atexit-teardown = true" in ini.splitlines()
+    entry = host.file("/usr/local/share/glance-wsgi/uwsgi-app.py").content_string
+    assert "from glance.wsgi.api import application as application" in entry
     assert "virtualenv = %s" % VENV in ini
-    assert "plugins" not in ini and "wsgi-file" not in ini
+    assert "plugins" not in ini and "module =" not in ini
     pid = _uwsgi_master_pid(host)
     # /proc/PID/exe of another user's process needs ptrace rights the
     # container lacks; the command line names the binary systemd started.
