@@ -86,6 +86,18 @@ def _assert_stored(host, client, image_id, size, md5, sha512, store_dir=IMAGE_DI
     return image
 
 
+def copy_to_cold(host, admin, image_id, sent):
+    """copy-image from store fs to cold as admin; both copies must hold the
+    bytes ``sent`` (an upload result)."""
+    admin.import_image(image_id, "copy-image", stores=["cold"])
+    deadline = time.time() + 300
+    while sorted(admin.get_image(image_id).get("stores", "").split(",")) != ["cold", "fs"]:
+        assert time.time() < deadline, admin.get_image(image_id)
+        time.sleep(0.5)
+    assert _sums(host, "%s/%s" % (COLD_DIR, image_id)) == (sent.size, sent.md5, sent.sha512)
+    _assert_stored(host, admin, image_id, sent.size, sent.md5, sent.sha512)
+
+
 def _report(what, **figures):
     record("keystone: " + what, **figures)
 
@@ -187,13 +199,7 @@ def test_copy_image_is_admin_only_and_copies_to_the_second_store(host, admin, me
     with pytest.raises(GlanceError) as raised:
         member.import_image(image["id"], "copy-image", stores=["cold"])
     assert raised.value.status == 403
-    admin.import_image(image["id"], "copy-image", stores=["cold"])
-    deadline = time.time() + 300
-    while sorted(admin.get_image(image["id"]).get("stores", "").split(",")) != ["cold", "fs"]:
-        assert time.time() < deadline, admin.get_image(image["id"])
-        time.sleep(1)
-    assert _sums(host, "%s/%s" % (COLD_DIR, image["id"])) == (sent.size, sent.md5, sent.sha512)
-    _assert_stored(host, admin, image["id"], sent.size, sent.md5, sent.sha512)
+    copy_to_cold(host, admin, image["id"], sent)
     _report("copy-image fs -> cold", member_status=403, admin="copied, checksums match")
     admin.delete_image(image["id"])
     assert not host.file("%s/%s" % (COLD_DIR, image["id"])).exists

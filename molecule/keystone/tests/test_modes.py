@@ -20,7 +20,7 @@ from tests.integration.upload_checks import MIB, record
 from glance_api import GlanceClient, GlanceError, random_blocks
 
 from test_keystone import (  # pylint: disable=import-error,unused-import
-    ADMIN, COLD_DIR, GLANCE, MEMBER, STAGING_DIR, _assert_stored, _sums, token, web)  # noqa: F401
+    ADMIN, GLANCE, MEMBER, STAGING_DIR, _assert_stored, _sums, copy_to_cold, token, web)  # noqa: F401
 
 MODES = ("http", "uwsgi", "mod_wsgi")
 TABLE = {}
@@ -115,13 +115,7 @@ def test_copy_image(host, mode):
     assert sent.status == 204
     member.wait_for_status(image["id"], "active")
     started = time.time()
-    admin.import_image(image["id"], "copy-image", stores=["cold"])
-    deadline = time.time() + 300
-    while sorted(admin.get_image(image["id"]).get("stores", "").split(",")) != ["cold", "fs"]:
-        assert time.time() < deadline, admin.get_image(image["id"])
-        time.sleep(0.5)
-    assert _sums(host, "%s/%s" % (COLD_DIR, image["id"])) == (sent.size, sent.md5, sent.sha512)
-    _assert_stored(host, admin, image["id"], sent.size, sent.md5, sent.sha512)
+    copy_to_cold(host, admin, image["id"], sent)
     admin.delete_image(image["id"])
     _cell(mode, "copy-image (admin)", "works (%.1f s for 16 MiB)" % (time.time() - started))
 
