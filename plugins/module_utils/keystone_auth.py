@@ -15,18 +15,14 @@ import urllib.error
 
 from ansible.module_utils.urls import open_url
 
-REQUIRED = ("auth_url", "username", "password", "project_name")
-
 
 class KeystoneError(Exception):
     """Keystone refused the credentials or could not be reached."""
 
 
 def check_auth(auth):
-    """Return a message for credentials that cannot work, or None."""
-    missing = [key for key in REQUIRED if not auth.get(key)]
-    if missing:
-        return "auth needs %s" % ", ".join(missing)
+    """Return a message for credentials that cannot work, or None (the
+    module's argument spec already requires each key)."""
     if not auth["auth_url"].startswith(("http://", "https://")):
         return "auth.auth_url must be an http or https URL, got %s" % auth["auth_url"]
     return None

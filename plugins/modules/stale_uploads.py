@@ -138,8 +138,9 @@ TIMEOUT_RANGE = (0, 3600)
 IMAGE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def _age(image, now):
-    stamp = image.get("updated_at") or image.get("created_at")
+def _age(record, now):
+    """Seconds since an image's or a task's last update."""
+    stamp = record.get("updated_at") or record.get("created_at")
     return int(now - calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
 
 
@@ -199,11 +200,6 @@ def find_stale_images(client, params, now):
     return stale
 
 
-def _task_age(task, now):
-    stamp = task.get("updated_at") or task.get("created_at")
-    return int(now - calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
-
-
 def find_stuck_imports(client, params, now):
     """Images importing (or uploading with an import lock) whose import task
     has not been updated for older_than seconds (or no longer exists)."""
@@ -219,7 +215,7 @@ def find_stuck_imports(client, params, now):
                 if error.status != 404:
                     raise
                 task = None  # culled: nothing runs it
-            age = _task_age(task, now) if task else _age(image, now)
+            age = _age(task or image, now)
             if age < params["older_than"]:
                 continue
             request = ((task or {}).get("input") or {}).get("import_req") or {}
