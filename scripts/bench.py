@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from urllib.parse import urlsplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIO = os.path.join(ROOT, "molecule", "bench", "molecule.yml")
@@ -46,7 +47,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # Deployments the rounds switch between (variables for the site playbook).
-CONFIGS = ("http", "http_unix", "http_buffered", "uwsgi", "mod_wsgi")
+# "import" is mode http with Keystone and interoperable import (the
+# scenario's hwg_bench_import): a legacy upload, a glance-direct import and
+# a copy-image, with an admin token.
+CONFIGS = ("http", "http_unix", "http_buffered", "uwsgi", "mod_wsgi", "import")
 # Where uWSGI's http-socket listens in the http_unix deployment (it keeps its
 # TCP socket too, for the direct baseline).
 UNIX_SOCKET = "/run/glance-uwsgi/http.sock"
@@ -62,6 +66,7 @@ VARIANTS = (
     ("http unix chunked", "http_unix", "apache", "chunked"),
     ("http unix content-length", "http_unix", "apache", "content-length"),
     ("http buffered chunked", "http_buffered", "apache", "chunked"),
+    ("uwsgi chunked", "uwsgi", "apache", "chunked"),
     ("uwsgi content-length", "uwsgi", "apache", "content-length"),
     ("mod_wsgi chunked", "mod_wsgi", "apache", "chunked"),
     ("mod_wsgi content-length", "mod_wsgi", "apache", "content-length"),
@@ -72,6 +77,11 @@ GLANCECLIENT_CHUNK = 64 * 1024
 # "direct chunked 8 KiB" sends what mod_proxy_http sends uWSGI (8 KiB chunks),
 # without Apache, to separate the cost of the chunk size from the hop's.
 CHUNK_SIZE = {"direct chunked 8 KiB": 8 * 1024}
+
+
+# Headers of every request to Glance: the token while the import
+# deployment runs, none otherwise.
+AUTH = {}
 
 
 class BenchError(Exception):
@@ -112,6 +122,9 @@ def config_vars(config, size, group_vars, extra_vars):
         options["http-socket"] = [UNIX_SOCKET, "127.0.0.1:%d" % group_vars["glance_wsgi_uwsgi_port"]]
         merged.update(glance_wsgi_mode="http", glance_wsgi_uwsgi_socket=UNIX_SOCKET,
                       glance_wsgi_uwsgi_options=options)
+        return merged
+    if config == "import":
+        merged.update(group_vars["hwg_bench_import"])
         return merged
     merged.update(_config_vars(config, size))
     return merged
@@ -190,6 +203,7 @@ def repeated_hashes(path, repeat):
 def api(port, method, path, body=None, expect=(200,)):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Content-Type": "application/json"} if body is not None else {}
+    headers.update(AUTH)
     conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     resp = conn.getresponse()
     data = resp.read()
@@ -199,14 +213,16 @@ def api(port, method, path, body=None, expect=(200,)):
     return json.loads(data) if data else None
 
 
-def upload(port, image_id, path, size, transfer, repeat=1, chunk_size=GLANCECLIENT_CHUNK):
+def upload(port, image_id, path, size, transfer, repeat=1, chunk_size=GLANCECLIENT_CHUNK, target="file"):
     """Streams the file (repeat times) like python-glanceclient does: 64 KiB
-    chunks, or a Content-Length body (sent with sendfile). Returns seconds
-    from the first body byte to the end of Glance's answer."""
+    chunks, or a Content-Length body (sent with sendfile), to the image's
+    data (target "file") or its import staging area ("stage"). Returns
+    seconds from the first body byte to the end of Glance's answer."""
     total = size * repeat
     sock = socket.create_connection(("127.0.0.1", port), timeout=3600)
-    head = ("PUT /v2/images/%s/file HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-            "Content-Type: application/octet-stream\r\nConnection: close\r\n" % (image_id, port))
+    head = ("PUT /v2/images/%s/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            "Content-Type: application/octet-stream\r\nConnection: close\r\n" % (image_id, target, port))
+    head += "".join("%s: %s\r\n" % item for item in AUTH.items())
     head += "Transfer-Encoding: chunked\r\n\r\n" if transfer == "chunked" else "Content-Length: %d\r\n\r\n" % total
     sock.sendall(head.encode())
     started = time.monotonic()
@@ -277,6 +293,91 @@ def verified_upload(port, api_port, path, size, hashes, transfer, repeat=1, name
     return seconds
 
 
+# --- Interoperable import (deployment "import") ------------------------------
+
+def keystone_token(group_vars):
+    """An admin token (copy-image is admin-only by Glance's default policy)."""
+    auth = group_vars["hwg_bench_import"]["glance_wsgi_keystone_admin_auth"]
+    url = urlsplit(auth["auth_url"])
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": auth["username"], "password": auth["password"], "domain": {"name": auth["user_domain_name"]}}}},
+        "scope": {"project": {"name": auth["project_name"], "domain": {"name": auth["project_domain_name"]}}}}}
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    conn.request("POST", url.path.rstrip("/") + "/auth/tokens", body=json.dumps(body),
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    if resp.status != 201:
+        raise BenchError("Keystone answered %d to the admin's token request" % resp.status)
+    return resp.getheader("X-Subject-Token")
+
+
+def wait_image(api_port, image_id, done, what, timeout=1800.0):
+    """Polls the image every 0.1 s until done(image); returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        image = api(api_port, "GET", "/v2/images/" + image_id)
+        if done(image):
+            return image
+        if image["status"] in ("killed", "deleted") or image.get("os_glance_failed_import"):
+            raise BenchError("image %s: %s failed (status %s, failed stores %r)" % (
+                image_id, what, image["status"], image.get("os_glance_failed_import")))
+        if time.monotonic() > deadline:
+            raise BenchError("image %s: %s not done after %.0f s (status %s)" % (image_id, what, timeout,
+                                                                               image["status"]))
+        time.sleep(0.1)
+
+
+def import_uploads(container, port, stores, path, size, hashes, rnd):
+    """One round of the import deployment: a legacy chunked upload and a
+    glance-direct import of the same file (their order alternating by
+    round), then a copy-image of the imported image to the second store.
+    Each ends verified: size, md5 and sha512 in Glance, and the copy's file
+    size in its store."""
+    figures = {}
+
+    def legacy():
+        figures["legacy_s"] = verified_upload(port, port, path, size, hashes, "chunked", name="import legacy")
+
+    def direct_and_copy():
+        image = api(port, "POST", "/v2/images", {"name": "import direct", "disk_format": "raw",
+                                                 "container_format": "bare"}, expect=(201,))
+        try:
+            figures["stage_s"] = upload(port, image["id"], path, size, "chunked", target="stage")
+            started = time.monotonic()
+            api(port, "POST", "/v2/images/%s/import" % image["id"], {"method": {"name": "glance-direct"}},
+                expect=(202,))
+            # Done: active, and the import task has let go of the image (the
+            # lock goes a moment after the status; a copy-image before that
+            # is refused with 409).
+            wait_image(port, image["id"], lambda i: i["status"] == "active" and not i.get("os_glance_import_task"),
+                       "glance-direct")
+            figures["import_s"] = time.monotonic() - started
+            check_stored(port, image["id"], size, hashes)
+            started = time.monotonic()
+            api(port, "POST", "/v2/images/%s/import" % image["id"],
+                {"method": {"name": "copy-image"}, "stores": [stores[1]["name"]]}, expect=(202,))
+            wait_image(port, image["id"], lambda i: stores[1]["name"] in i.get("stores", "").split(",")
+                       and not i.get("os_glance_importing_to_stores"), "copy-image")
+            figures["copy_s"] = time.monotonic() - started
+            copied = in_container(container, "stat -c %%s %s/%s" % (stores[1]["path"], image["id"])).strip()
+            if copied != str(size):
+                raise BenchError("copy-image left %s bytes in store %s, sent %d" % (copied, stores[1]["name"], size))
+        finally:
+            api(port, "DELETE", "/v2/images/" + image["id"], expect=(204, 404))
+
+    for step in ((legacy, direct_and_copy) if rnd % 2 == 0 else (direct_and_copy, legacy)):
+        settle_container(container)
+        step()
+    figures["direct_s"] = figures["stage_s"] + figures["import_s"]
+    return figures
+
+
+def settle_container(container):
+    settle(run(["docker", "inspect", "-f", "{{.Id}}", container]).strip())
+
+
 # --- Sampler -----------------------------------------------------------------
 
 def container_pids(container_id):
@@ -303,7 +404,8 @@ def classify(pid):
     if "(wsgi:" in cmd:
         return "app"
     if "uwsgi" in cmd.lower():
-        return "app" if "uwsgi-service-ctl" not in cmd else None
+        # Keystone's uWSGI (the import deployment's) is not Glance's.
+        return "app" if "uwsgi-service-ctl" not in cmd and "keystone" not in cmd else None
     if cmd.startswith(("/usr/sbin/apache2", "/usr/sbin/httpd")):
         return "apache"
     return None
@@ -481,14 +583,26 @@ def measure(args):
     samples = {name: [] for name, *_rest in variants}
     sweep = {n: [] for n in args.concurrency}
     configs = [c for c in CONFIGS if c in args.configs]
+    imports = []
     current = "http"
     for rnd in range(args.rounds):
         order = configs[rnd % len(configs):] + configs[:rnd % len(configs)]
         for config in order:
             if config != current:
                 log("Round %d: switching to %s" % (rnd + 1, config))
+                AUTH.clear()
                 converge(container, group_vars, config_vars(config, size, group_vars, extra_vars), workdir)
                 current = config
+                if config == "import":
+                    AUTH["X-Auth-Token"] = keystone_token(group_vars)
+            if config == "import":
+                concurrent_uploads(apache_port, sweep_path, args.sweep_size_mib * MIB, sweep_hashes, workers)
+                imports.append(import_uploads(container, apache_port, group_vars["glance_wsgi_stores"], path, size,
+                                              hashes, rnd))
+                log("Round %d: import: legacy %.1f s; glance-direct stage %.1f s + import %.1f s; copy-image %.1f s" % (
+                    rnd + 1, imports[-1]["legacy_s"], imports[-1]["stage_s"], imports[-1]["import_s"],
+                    imports[-1]["copy_s"]))
+                continue
             todo = round_order([v for v in variants if v[1] == config], rnd)
             # Warm-up: a worker's first upload also initialises parts of
             # Glance (store, database engine, policies); one parallel upload
@@ -497,7 +611,6 @@ def measure(args):
             for target in {v[2] for v in todo}:
                 port = uwsgi_port if target == "direct" else apache_port
                 concurrent_uploads(port, sweep_path, args.sweep_size_mib * MIB, sweep_hashes, workers,
-                                   transfer="content-length" if config == "uwsgi" else "chunked",
                                    api_port=apache_port)
             for name, _config, target, transfer in todo:
                 port = uwsgi_port if target == "direct" else apache_port
@@ -516,8 +629,10 @@ def measure(args):
                                                        sweep_hashes, n))
                     log("Round %d: %d parallel uploads: %.1f MB/s in all" % (rnd + 1, n, sweep[n][-1]["aggregate_mb_s"]))
     if current != "http":
+        AUTH.clear()
         converge(container, group_vars, config_vars("http", size, group_vars, extra_vars), workdir)
     results["variants"] = samples
+    results["import"] = imports
     results["sweep"] = {str(n): values for n, values in sweep.items()}
     if args.memory_size_mib:
         repeat = max(1, args.memory_size_mib * MIB // size)
@@ -657,6 +772,7 @@ def table(results):
                 agg = [v["aggregate_mb_s"] for v in values]
                 lines.append("| %s | %.1f | %.1f | %.1f | %.1f |" % (
                     n, statistics.median(agg), min(agg), max(agg), min(min(v["per_upload_mb_s"]) for v in values)))
+    lines += import_table(results)
     lim = results.get("limits", {})
     if lim:
         lines += ["", "Limits measured in the same container: disk write %.0f MB/s into the page cache, %.0f MB/s "
@@ -679,6 +795,31 @@ def table(results):
         lines += ["", "Versions: %s; Apache %s; uWSGI %s; Glance %s; kernel %s; %d CPUs (%s)." % (
             ver["container_os"], ver["apache"], ver["uwsgi"], ver["glance"], ver["kernel"], ver["cpus"], ver["cpu"])]
     return "\n".join(lines)
+
+
+def import_table(results):
+    """The import deployment's rows: MB/s is the image's size over each
+    step's time; glance-direct end to end is its stage plus its import (from
+    the import call until Glance reports the image active)."""
+    imports = results.get("import") or []
+    if not imports:
+        return []
+    size = results["parameters"]["size_mib"] * MIB
+    lines = ["", "Interoperable import through Apache (mode http, Keystone admin token), %d MiB, %d rounds:" % (
+        results["parameters"]["size_mib"], len(imports)), "",
+        "| Step | Median s | Min s | Max s | Median MB/s | Ratio to the legacy upload, per round: median |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for key, label in (("legacy_s", "legacy upload (`PUT /file`, chunked)"),
+                       ("stage_s", "glance-direct: stage (`PUT /stage`, chunked)"),
+                       ("import_s", "glance-direct: import (call to `active`, task done)"),
+                       ("direct_s", "glance-direct end to end"),
+                       ("copy_s", "copy-image to the second store")):
+        values = [f[key] for f in imports]
+        ratio = statistics.median(f[key] / f["legacy_s"] for f in imports)
+        lines.append("| %s | %.1f | %.1f | %.1f | %.1f | %s |" % (
+            label, statistics.median(values), min(values), max(values), size / MB / statistics.median(values),
+            "baseline" if key == "legacy_s" else "%.2f" % ratio))
+    return lines
 
 
 def chart(results, path):

@@ -27,7 +27,7 @@ IMAGE = os.environ.get("HWG_EL_CHECK_IMAGE", "localhost/httpd-wsgi-glance/el-che
 MODULE_ENTRY = {"module": "glance.wsgi.api:application"}
 SCRIPT_ENTRY = {"wsgi-file": "/usr/bin/glance-wsgi-api"}
 BASE = {"glance_wsgi_listen_address": "127.0.0.1", "glance_wsgi_listen_port": 29292,
-        "glance_wsgi_uwsgi_port": 29293}
+        "glance_wsgi_uwsgi_port": 29293, "apache_proxy_disable_stock_listen": True}
 
 CASES = {
     "http": dict(glance_wsgi_mode="http", glance_wsgi_install_method="venv"),
@@ -106,31 +106,42 @@ def test_mode_renders_and_passes_apache_configtest(tmp_path, name, major):
     assert run.returncode == 0, _failure_message(run)
     site = (root / "conf.d" / "glance-api.conf").read_text()
     assert not (root / "sites-enabled").exists()
-    # The stock Listen 80 gives way to the role's Listen file.
+    # The stock Listen 80 is commented out (apache_proxy_disable_stock_listen);
+    # the site's Listen is in the role's Listen file.
     assert re.search(r"^#Listen 80 ", (root / "conf" / "httpd.conf").read_text(), re.M)
-    assert (root / "conf.d" / "00-glance-api-listen.conf").read_text().count("Listen 127.0.0.1:29292") == 1
+    assert (root / "conf.d" / "00-apache-proxy-listen.conf").read_text().count("Listen 127.0.0.1:29292") == 1
     mode = CASES[name]["glance_wsgi_mode"]
     if mode == "mod_wsgi":
-        assert _loaded(root, "wsgi") and not _loaded(root, "proxy_http") and not _loaded(root, "proxy_uwsgi")
+        assert _loaded(root, "wsgi")
         assert "WSGIChunkedRequest On" in site
         assert ("python-home=/opt/glance/glance-33.0.0" in site) == (CASES[name]["glance_wsgi_install_method"] == "venv")
     else:
-        wanted, other = ("proxy_http", "proxy_uwsgi") if mode == "http" else ("proxy_uwsgi", "proxy_http")
-        assert _loaded(root, "proxy") and _loaded(root, wanted) and not _loaded(root, other)
-        assert not _loaded(root, "wsgi")
+        wanted = {"http": ["proxy_http"], "uwsgi": ["proxy_uwsgi", "proxy_http", "rewrite"]}[mode]
+        assert _loaded(root, "proxy") and all(_loaded(root, module) for module in wanted)
         assert "ProxyPass / " in site
+        assert ("RewriteCond %{HTTP:Transfer-Encoding} chunked [NC]" in site) == (mode == "uwsgi")
     check = _apache_t(root)
     assert check.returncode == 0 and "Syntax OK" in check.stderr, check.stderr
 
 
-def test_mode_switch_on_el_leaves_only_the_new_modes_modules(tmp_path):
+def test_mode_switch_on_el_keeps_the_stock_modules(tmp_path):
     root = _fresh_tree(tmp_path)
     assert _converge(tmp_path, root, CASES["http"]).returncode == 0
     run = _converge(tmp_path, root, CASES["mod_wsgi-venv"])
     assert run.returncode == 0, _failure_message(run)
-    assert _loaded(root, "wsgi") and not _loaded(root, "proxy_http")
-    # mod_proxy stays: EL's 00-proxy.conf loads modules that need it.
-    assert _loaded(root, "proxy") and _loaded(root, "proxy_ajp")
+    assert _loaded(root, "wsgi")
+    # EL's stock files load the proxy modules: the role did not enable them,
+    # so it leaves them (another site may use them).
+    assert _loaded(root, "proxy") and _loaded(root, "proxy_http") and _loaded(root, "proxy_ajp")
+    assert _apache_t(root).returncode == 0
+
+
+def test_stock_listen_stays_unless_asked(tmp_path):
+    root = _fresh_tree(tmp_path)
+    run = _converge(tmp_path, root, CASES["http"], extra={"apache_proxy_disable_stock_listen": False})
+    assert run.returncode == 0, _failure_message(run)
+    assert re.search(r"^Listen 80$", (root / "conf" / "httpd.conf").read_text(), re.M)
+    assert (root / "conf.d" / "00-apache-proxy-listen.conf").read_text().count("Listen 127.0.0.1:29292") == 1
     assert _apache_t(root).returncode == 0
 
 

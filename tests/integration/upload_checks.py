@@ -66,24 +66,6 @@ def upload_and_check(host, endpoint, name, size, transfer="chunked", chunk_size=
     return result
 
 
-def chunked_upload_is_refused(host, endpoint, size, status=411, within=5.0):
-    """A chunked upload is answered ``status`` within ``within`` seconds, and
-    leaves the image without data: still queued, nothing in the store."""
-    client = GlanceClient(endpoint, timeout=60)
-    image = client.create_image("hwg-refused-chunked")
-    result = client.upload(image["id"], random_blocks(size), transfer="chunked")
-    assert result.status == status, "answered %d: %s" % (result.status, result.body)
-    assert result.seconds < within, "took %.1f s" % result.seconds
-    assert client.get_image(image["id"])["status"] == "queued"
-    assert not host.file("%s/%s" % (IMAGE_DIR, image["id"])).exists
-    assert host.run("ls -A /var/lib/glance/staging").stdout.strip() == ""
-    record("chunked-refused-%d" % status, endpoint=endpoint, transfer="chunked", chunk_size=65536,
-           expect_continue=False, bytes=size, seconds=round(result.seconds, 3), mib_per_s=0.0,
-           md5="-", checksums_match="n/a")
-    client.delete_image(image["id"])
-    return result
-
-
 def curl_upload(endpoint, path, extra_headers=()):
     """Upload the file at ``path`` with curl, as operators' scripts do.
     Returns (image id, HTTP status, seconds)."""

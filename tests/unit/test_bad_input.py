@@ -16,7 +16,13 @@ PLAY = """
 # Tasks allowed to run before the failure: they only read the host.
 READ_ONLY_TASKS = ("Validating arguments", "Check every number", "Gathering Facts", "Set variables", "Ensure the facts",
                    "Check ", "Load the variables", "Check the combination", "Measure the free space",
-                   "Ask the package manager", "Choose the install method")
+                   "Ask the package manager", "Choose the install method", "Plan the Listen lines",
+                   "Run Glance under uWSGI, entry point validate",
+                   "Configure Apache for Glance's mode, entry point validate")
+
+# What every apache_proxy site needs, for the cases about the rest.
+APACHE = {"apache_proxy_site_name": "app", "apache_proxy_listen_port": 8080,
+          "apache_proxy_backend_url": "http://127.0.0.1:8001/"}
 
 # A complete Keystone setting, for the cases about what comes after it.
 KEYSTONE = {"glance_wsgi_keystone_enabled": True, "glance_wsgi_keystone_password": "x",
@@ -83,20 +89,21 @@ CASES = [
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
                        "uwsgi_service_restart": "sometimes"},
      "uwsgi_service_restart must be one of"),
-    ("apache_proxy", {"apache_proxy_listen_port": 123456},
+    ("apache_proxy", dict(APACHE, **{"apache_proxy_listen_port": 123456}),
      "apache_proxy_listen_port must be between 1 and 65535"),
-    ("apache_proxy", {"apache_proxy_tls_certificate": "/nonexistent/site.crt", "apache_proxy_tls_key": "/etc/hostname"},
+    ("apache_proxy", dict(APACHE, **{"apache_proxy_tls_certificate": "/nonexistent/site.crt",
+                                     "apache_proxy_tls_key": "/etc/hostname"}),
      "These TLS files do not exist on localhost: /nonexistent/site.crt"),
-    ("apache_proxy", {"apache_proxy_backend_url": "ftp://127.0.0.1/"},
+    ("apache_proxy", dict(APACHE, **{"apache_proxy_backend_url": "ftp://127.0.0.1/"}),
      "apache_proxy_backend_url must start with one of"),
-    ("apache_proxy", {"apache_proxy_path": "images"},
+    ("apache_proxy", dict(APACHE, **{"apache_proxy_path": "images"}),
      "apache_proxy_path must be an absolute path"),
-    ("apache_proxy", {"apache_proxy_backend_url": "uwsgi://127.0.0.1:3031/",
-                      "apache_proxy_request_buffering": True},
+    ("apache_proxy", dict(APACHE, **{"apache_proxy_backend_url": "uwsgi://127.0.0.1:3031/",
+                                     "apache_proxy_request_buffering": True}),
      "mod_proxy_uwsgi ignores it"),
-    ("apache_proxy", {"apache_proxy_wsgi": {"processes": 2}},
+    ("apache_proxy", dict(APACHE, **{"apache_proxy_wsgi": {"processes": 2}}),
      "apache_proxy_wsgi needs \"script\""),
-    ("apache_proxy", {"apache_proxy_backend_url": "unix:/run/app.sock"},
+    ("apache_proxy", dict(APACHE, **{"apache_proxy_backend_url": "unix:/run/app.sock"}),
      "or name a unix socket as"),
     ("glance_wsgi", {}, "Without Keystone (glance_wsgi_keystone_enabled is false) Glance takes every request"),
     ("glance_wsgi", {"glance_wsgi_listen_address": "192.0.2.10"},
@@ -152,8 +159,8 @@ CASES = [
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"}, "uwsgi_service_processes": 0},
      "uwsgi_service_processes must be between 1 and 1024, not 0."),
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
-                       "uwsgi_service_chunked_input_limit": 0},
-     "uwsgi_service_chunked_input_limit must be between 1 and"),
+                       "uwsgi_service_socket_timeout": 0},
+     "uwsgi_service_socket_timeout must be between 1 and"),
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"}, "uwsgi_service_stop_grace": 0},
      "uwsgi_service_stop_grace must be between 1 and 3600"),
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
@@ -162,13 +169,24 @@ CASES = [
     ("uwsgi_service", {"uwsgi_service_app_options": {"module": "app:application"},
                        "uwsgi_service_writable_paths": ["/var/lib/app", "data"]},
      "uwsgi_service_writable_paths must be an absolute path, not 'data'"),
-    ("apache_proxy", {"apache_proxy_timeout": 0}, "apache_proxy_timeout must be between 1 and 604800"),
-    ("apache_proxy", {"apache_proxy_connect_timeout": -1}, "apache_proxy_connect_timeout must be between 1 and 3600"),
-    ("apache_proxy", {"apache_proxy_limit_request_body": -1}, "apache_proxy_limit_request_body must be between 0"),
-    ("apache_proxy", {"apache_proxy_request_read_timeout_body": 0},
+    ("apache_proxy", dict(APACHE, apache_proxy_timeout=0), "apache_proxy_timeout must be between 1 and 604800"),
+    ("apache_proxy", dict(APACHE, apache_proxy_connect_timeout=-1),
+     "apache_proxy_connect_timeout must be between 1 and 3600"),
+    ("apache_proxy", dict(APACHE, apache_proxy_limit_request_body=-1),
+     "apache_proxy_limit_request_body must be between 0"),
+    ("apache_proxy", dict(APACHE, apache_proxy_request_read_timeout_body=0),
      "apache_proxy_request_read_timeout_body must be between 1 and 3600"),
-    ("apache_proxy", {"apache_proxy_tls_certificate": "site.crt", "apache_proxy_tls_key": "site.key"},
+    ("apache_proxy", dict(APACHE, apache_proxy_tls_certificate="site.crt", apache_proxy_tls_key="site.key"),
      "apache_proxy_tls_certificate must be an absolute path"),
+    ("apache_proxy", {"apache_proxy_listen_port": 8080, "apache_proxy_backend_url": "http://127.0.0.1:8001/"},
+     "missing required arguments: apache_proxy_site_name"),
+    ("apache_proxy", dict(APACHE, apache_proxy_site_name="../app"), "apache_proxy needs apache_proxy_site_name"),
+    ("apache_proxy", dict(APACHE, apache_proxy_backend_url=""), "either apache_proxy_backend_url or apache_proxy_wsgi"),
+    ("apache_proxy", dict(APACHE, apache_proxy_manage_ports_conf=True), "apache_proxy_manage_ports_conf is gone"),
+    ("apache_proxy", dict(APACHE, apache_proxy_chunked_backend_url="uwsgi://127.0.0.1:8002/"),
+     "apache_proxy_chunked_backend_url (\"uwsgi://127.0.0.1:8002/\") must be an http:// URL"),
+    ("glance_wsgi", {"glance_wsgi_mode": "uwsgi", "glance_wsgi_uwsgi_chunked_port": 60999},
+     "must differ: Apache and uWSGI cannot listen on the same port"),
 ]
 
 
@@ -181,7 +199,7 @@ def _task_results(stdout):
 
 
 @pytest.mark.parametrize("role,extra_vars,message", CASES,
-                         ids=["%s-%s" % (c[0], "-".join(c[1]) or "empty") for c in CASES])
+                         ids=["%s-%s" % (c[0], "-".join(k for k in c[1] if APACHE.get(k) != c[1][k]) or "empty") for c in CASES])
 def test_bad_input_fails_before_any_change(run_playbook, role, extra_vars, message):
     process = run_playbook(PLAY % role, extra_vars)
     assert process.returncode != 0, process.stdout[-2000:]

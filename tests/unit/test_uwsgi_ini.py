@@ -38,26 +38,32 @@ def _options(text):
     return pairs
 
 
-def test_defaults_follow_the_glance_document(run_playbook, tmp_path):
-    text = _render(run_playbook, tmp_path, {"uwsgi_service_app_options": {"wsgi-file": "/usr/bin/glance-wsgi-api"}})
+def test_defaults_are_the_same_for_every_application(run_playbook, tmp_path):
+    """The role's own options: process model, graceful stop and reload,
+    strictness. Nothing about how an application reads request bodies (those
+    come from the caller, as glance_wsgi passes Glance's)."""
+    text = _render(run_playbook, tmp_path, {"uwsgi_service_app_options": {"wsgi-file": "/usr/bin/app-wsgi"}})
     pairs = _options(text)
     options = dict(pairs)
     assert pairs[0] == ("plugins", "python3,http"), "plugins must come first"
     assert options["http-socket"] == "127.0.0.1:60999"
-    for key in ("http-auto-chunked", "http-chunked-input", "http-raw-body", "lazy-apps", "thunder-lock",
-                "enable-threads", "master"):
+    for key in ("lazy-apps", "thunder-lock", "enable-threads", "master", "strict", "need-app", "vacuum"):
         assert options[key] == "true", key
-    # Graceful stop and reload instead of die-on-term: uploads in flight finish.
+    for key in ("http-auto-chunked", "http-chunked-input", "http-raw-body", "chunked-input-limit", "buffer-size"):
+        assert key not in options, key
+    # Graceful stop and reload instead of die-on-term: requests in flight finish.
     assert "die-on-term" not in options
     assert options["hook-master-start"] == "unix_signal:15 gracefully_kill_them_all"
     assert options["worker-reload-mercy"] == options["reload-mercy"] == "900"
     assert options["master-fifo"] == "/run/uwsgi-app/master.fifo"
     assert options["stats"] == "/run/uwsgi-app/stats.sock"
-    assert options["buffer-size"] == "65535"
+    # An http-socket closes each connection after its response, and says so.
     assert options["add-header"] == "Connection: close"
-    assert int(options["chunked-input-limit"]) >= 8 * 1024 * 1024
     assert "exit-on-reload" not in options
     assert configparser.ConfigParser(strict=False, interpolation=None).read_string(text) is None
+    uwsgi_protocol = dict(_options(_render(run_playbook, tmp_path, {
+        "uwsgi_service_app_options": {"wsgi-file": "/usr/bin/app-wsgi"}, "uwsgi_service_protocol": "uwsgi"})))
+    assert uwsgi_protocol["socket"] == "127.0.0.1:60999" and "add-header" not in uwsgi_protocol
 
 
 def test_overrides_removals_and_repeated_options(run_playbook, tmp_path):

@@ -1,6 +1,7 @@
 """Proves the default deployment on the running container: Glance (Debian 12
 packages) under uWSGI's http-socket behind Apache's mod_proxy_http."""
 
+import json
 import re
 
 import pytest
@@ -16,7 +17,8 @@ UWSGI_PORT = 29293
 SOCKET_TIMEOUT = 60
 UPLOAD_SIZE = 64 * MIB
 WATCHED = ["/etc/glance/glance-api.conf", "/etc/uwsgi/glance-uwsgi.ini",
-           "/etc/apache2/sites-available/glance-api.conf", "/etc/apache2/ports.conf"]
+           "/etc/apache2/sites-available/glance-api.conf", "/etc/apache2/ports.conf",
+           "/etc/apache2/conf-available/apache-proxy-listen.conf"]
 
 
 def test_services_active_and_enabled(host):
@@ -81,9 +83,18 @@ def test_site_enabled_through_its_link(host):
 
 
 def test_apache_listens_only_where_told(host):
+    """The site's Listen is in the role's Listen file; the stock Listen
+    lines stay in ports.conf, commented out because the scenario asks so
+    (apache_proxy_disable_stock_listen)."""
+    listen = host.file("/etc/apache2/conf-enabled/apache-proxy-listen.conf")
+    assert listen.is_symlink
+    assert [l for l in listen.content_string.splitlines() if l.startswith("Listen")] == ["Listen 127.0.0.1:29292"]
     ports = host.file("/etc/apache2/ports.conf").content_string
-    assert [l for l in ports.splitlines() if l.startswith("Listen")] == ["Listen 127.0.0.1:29292"]
+    assert not [l for l in ports.splitlines() if l.strip().startswith("Listen")]
+    assert "#Listen 80  (apache_proxy_disable_stock_listen)" in ports
     assert not host.socket("tcp://0.0.0.0:80").is_listening
+    record = json.loads(host.file("/etc/apache2/apache-proxy-sites/site-glance-api.json").content_string)
+    assert record["listen"] == ["127.0.0.1:29292"]
 
 
 def test_proxy_modules_enabled_and_others_not(host):

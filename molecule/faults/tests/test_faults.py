@@ -345,7 +345,8 @@ def test_bad_input_on_the_host_is_refused_before_any_change(host):
         " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=a -keyout a.key -out a.pem 2>/dev/null"
         " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=b -keyout b.key -out b.pem 2>/dev/null"
         " && openssl pkey -in a.key -aes256 -passout pass:secret -out locked.key".format(d=BAD_TLS_DIR))
-    files = [SITE, INI, CONF, "/etc/systemd/system/%s" % UNIT, "/etc/apache2/ports.conf"]
+    files = [SITE, INI, CONF, "/etc/systemd/system/%s" % UNIT, "/etc/apache2/ports.conf",
+             "/etc/apache2/conf-available/apache-proxy-listen.conf"]
     before = {path: host.file(path).md5sum for path in files}
     for extra_vars, message in HOST_CASES:
         run = _ansible_playbook(extra_vars)
