@@ -3,6 +3,7 @@ mod_proxy_uwsgi for requests with a Content-Length; requests with a chunked
 body go to the same uWSGI's loopback http-socket through mod_proxy_http
 (httpd's mod_proxy_uwsgi answers 411 to them). Both kinds of upload work."""
 
+import json
 import threading
 import time
 
@@ -34,9 +35,13 @@ def test_uwsgi_listens_on_its_socket_and_a_loopback_http_socket_only(host):
     ini = host.file("/etc/uwsgi/glance-uwsgi.ini").content_string.splitlines()
     assert "socket = %s" % SOCKET in ini
     assert [line for line in ini if line.startswith("http-socket")] == ["http-socket = 127.0.0.1:%d" % CHUNKED_PORT]
-    pid = host.check_output("systemctl show -p MainPID --value glance-uwsgi")
-    tcp = host.check_output("ss -Htlnp | grep -F 'pid=%s,' | awk '{print $4}' | sort -u" % pid).split()
-    assert tcp == ["127.0.0.1:%d" % CHUNKED_PORT]
+    # uWSGI's own list of its sockets (its stats socket), since ss cannot
+    # name the processes of another user in the container.
+    stats = json.loads(host.check_output(
+        "python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/glance-uwsgi/stats.sock');"
+        " print(s.makefile().read())\""))
+    assert sorted(sock["name"] for sock in stats["sockets"]) == ["127.0.0.1:%d" % CHUNKED_PORT, SOCKET]
+    assert host.socket("tcp://127.0.0.1:%d" % CHUNKED_PORT).is_listening
 
 
 def test_apache_sends_chunked_bodies_to_the_http_socket(host):
