@@ -210,3 +210,48 @@ def test_a_third_site_comes_and_goes_alone(host):
     assert _get(KEYSTONE)[0] == 200 and _answers(GLANCE + "/") == 300
     assert {unit: pids for unit, pids in _pids(host).items() if unit != "apache2"} == uwsgi
     assert _md5s(host, "glance") == glance_files and _md5s(host, "keystone") == keystone_files
+
+
+ONE_PLAY = """
+- name: Keystone and Glance in one play
+  hosts: all
+  become: true
+  vars:
+    hwg_keystone_uwsgi_options: %s
+    hwg_keystone_apache_directives: []
+  tasks:
+    - name: Serve Keystone
+      ansible.builtin.include_tasks: %s
+    - name: Serve Glance
+      ansible.builtin.include_role:
+        name: httpd_wsgi.glance.glance_wsgi
+"""
+
+
+def test_in_one_play_a_keystone_change_still_restarts_only_keystone(host):
+    """Both instances of each helper role in the same play (a play has one
+    copy of a role's handlers, run with the last instance's variables: the
+    roles must not lean on them for what belongs to one instance)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        playbook = Path(tmp) / "one-play.yml"
+        tasks = SCENARIO / "keystone_site_tasks.yml"
+        playbook.write_text(ONE_PLAY % ("{}", tasks), encoding="utf-8")
+        rc, changed, output = _play(playbook)
+        assert rc == 0 and changed == 0, output
+        before, glance_files = _pids(host), _md5s(host, "glance")
+        try:
+            playbook.write_text(ONE_PLAY % ('{"harakiri": 300}', tasks), encoding="utf-8")
+            rc, changed, output = _play(playbook)
+            assert rc == 0 and changed > 0, output
+            after = _pids(host)
+            assert after["keystone-uwsgi"][0] != before["keystone-uwsgi"][0]
+            assert after["glance-uwsgi"] == before["glance-uwsgi"]
+            assert after["apache2"] == before["apache2"]
+            assert _md5s(host, "glance") == glance_files
+            record("co-hosting: one play, keystone uWSGI option",
+                   result="keystone-uwsgi %s -> %s; glance-uwsgi %s kept" % (
+                       before["keystone-uwsgi"][0], after["keystone-uwsgi"][0], after["glance-uwsgi"][0]))
+        finally:
+            playbook.write_text(ONE_PLAY % ("{}", tasks), encoding="utf-8")
+            rc, _changed, output = _play(playbook)
+            assert rc == 0, output
