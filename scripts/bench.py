@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,9 @@ import tempfile
 import threading
 import time
 from urllib.parse import urlsplit
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "plugins", "module_utils"))
+from glance_api import GlanceClient, GlanceError  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIO = os.path.join(ROOT, "molecule", "bench", "molecule.yml")
@@ -200,70 +202,31 @@ def repeated_hashes(path, repeat):
 
 # --- Glance client -----------------------------------------------------------
 
+def client(port, timeout=120):
+    """The collection's Glance client (plugins/module_utils/glance_api.py),
+    with the run's token if the deployment has Keystone."""
+    return GlanceClient("http://127.0.0.1:%d" % port, headers=AUTH, timeout=timeout)
+
+
 def api(port, method, path, body=None, expect=(200,)):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    headers.update(AUTH)
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    if resp.status not in expect:
-        raise BenchError("%s %s: HTTP %d %s" % (method, path, resp.status, data[:300]))
-    return json.loads(data) if data else None
+    try:
+        data = client(port).request(method, path, body=body, expect=expect)[1]
+    except GlanceError as error:
+        raise BenchError(str(error)) from None
+    return data or None
 
 
-def upload(port, image_id, path, size, transfer, repeat=1, chunk_size=GLANCECLIENT_CHUNK, target="file"):
+def upload(port, image_id, path, transfer, repeat=1, chunk_size=GLANCECLIENT_CHUNK, target="file"):
     """Streams the file (repeat times) like python-glanceclient does: 64 KiB
     chunks, or a Content-Length body (sent with sendfile), to the image's
-    data (target "file") or its import staging area ("stage"). Returns
-    seconds from the first body byte to the end of Glance's answer."""
-    total = size * repeat
-    sock = socket.create_connection(("127.0.0.1", port), timeout=3600)
-    head = ("PUT /v2/images/%s/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-            "Content-Type: application/octet-stream\r\nConnection: close\r\n" % (image_id, target, port))
-    head += "".join("%s: %s\r\n" % item for item in AUTH.items())
-    head += "Transfer-Encoding: chunked\r\n\r\n" if transfer == "chunked" else "Content-Length: %d\r\n\r\n" % total
-    sock.sendall(head.encode())
-    started = time.monotonic()
-    try:
-        for _count in range(repeat):
-            with open(path, "rb") as handle:
-                if transfer == "chunked":
-                    buf = bytearray(chunk_size)
-                    view = memoryview(buf)
-                    while True:
-                        n = handle.readinto(buf)
-                        if not n:
-                            break
-                        pieces = [b"%x\r\n" % n, view[:n], b"\r\n"]
-                        while pieces:
-                            sent = sock.sendmsg(pieces)
-                            while pieces and sent >= len(pieces[0]):
-                                sent -= len(pieces[0])
-                                pieces.pop(0)
-                            if pieces and sent:
-                                pieces[0] = memoryview(pieces[0])[sent:]
-                else:
-                    sock.sendfile(handle)
-        if transfer == "chunked":
-            sock.sendall(b"0\r\n\r\n")
-    except OSError as exc:
-        pass_error = exc
-    else:
-        pass_error = None
-    resp = http.client.HTTPResponse(sock)
-    try:
-        resp.begin()
-        body = resp.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise BenchError("upload to port %d: no answer (%s; sending: %s)" % (port, exc, pass_error))
-    finally:
-        sock.close()
-    seconds = time.monotonic() - started
-    if resp.status != 204:
-        raise BenchError("upload to port %d: HTTP %d %s" % (port, resp.status, body[:300]))
-    return seconds
+    data (target "file") or its import staging area ("stage"), without
+    hashing on the client. Returns seconds from the first body byte to the
+    end of Glance's answer."""
+    result = client(port, timeout=3600).upload_file(image_id, path, transfer=transfer.replace("-", "_"),
+                                                    repeat=repeat, chunk_size=chunk_size, target=target)
+    if result.status != 204:
+        raise BenchError("upload to port %d: HTTP %d %s" % (port, result.status, result.body[:300]))
+    return result.seconds
 
 
 def check_stored(api_port, image_id, size, hashes):
@@ -286,7 +249,7 @@ def verified_upload(port, api_port, path, size, hashes, transfer, repeat=1, name
     image = api(api_port, "POST", "/v2/images", {"name": name, "disk_format": "raw", "container_format": "bare"},
                 expect=(201,))
     try:
-        seconds = upload(port, image["id"], path, size, transfer, repeat, chunk_size=chunk_size)
+        seconds = upload(port, image["id"], path, transfer, repeat, chunk_size=chunk_size)
         check_stored(api_port, image["id"], size * repeat, hashes)
     finally:
         api(api_port, "DELETE", "/v2/images/" + image["id"], expect=(204, 404))
@@ -344,7 +307,7 @@ def import_uploads(container, port, stores, path, size, hashes, rnd):
         image = api(port, "POST", "/v2/images", {"name": "import direct", "disk_format": "raw",
                                                  "container_format": "bare"}, expect=(201,))
         try:
-            figures["stage_s"] = upload(port, image["id"], path, size, "chunked", target="stage")
+            figures["stage_s"] = upload(port, image["id"], path, "chunked", target="stage")
             started = time.monotonic()
             api(port, "POST", "/v2/images/%s/import" % image["id"], {"method": {"name": "glance-direct"}},
                 expect=(202,))
@@ -678,7 +641,7 @@ def concurrent_uploads(port, path, size, hashes, n, transfer="chunked", api_port
         try:
             barrier.wait()
             start = time.monotonic()
-            upload(port, images[index], path, size, transfer)
+            upload(port, images[index], path, transfer)
             spans[index] = (start, time.monotonic())
         except Exception as exc:  # pylint: disable=broad-except
             spans[index] = exc

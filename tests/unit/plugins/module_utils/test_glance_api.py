@@ -122,3 +122,26 @@ def test_endpoint_must_be_http():
 ])
 def test_the_host_header_brackets_an_ipv6_address(endpoint, host_header):
     assert GlanceClient(endpoint).host_header == host_header
+
+
+@pytest.mark.parametrize("transfer", ["chunked", "content_length"])
+def test_upload_file_sends_the_file_repeated_without_hashing(glance, tmp_path, transfer):
+    source = tmp_path / "image"
+    source.write_bytes(os.urandom(MIB + 7))
+    client = GlanceClient(glance.endpoint)
+    image = client.create_image("t")
+    result = client.upload_file(image["id"], str(source), transfer=transfer, repeat=3, chunk_size=256 * 1024)
+    assert result.status == 204 and result.size == 3 * (MIB + 7) and result.md5 is None
+    expected = hashlib.md5(source.read_bytes() * 3).hexdigest()
+    assert client.wait_for_status(image["id"])["checksum"] == expected
+    if transfer == "chunked":
+        assert glance.chunk_sizes == ([256 * 1024] * 4 + [7]) * 3
+
+
+def test_upload_file_reports_an_early_refusal(glance, tmp_path):
+    source = tmp_path / "image"
+    source.write_bytes(os.urandom(4 * MIB))
+    glance.refuse_chunked = True
+    client = GlanceClient(glance.endpoint)
+    image = client.create_image("t")
+    assert client.upload_file(image["id"], str(source)).status == 411
