@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/setup-env.sh
 . scripts/setup-env.sh
+hwg_setup
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export MOLECULE_GLOB="molecule/*/molecule.yml"
 # Its own apt archive cache: apt in a test scenario's container running at the

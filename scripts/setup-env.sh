@@ -5,8 +5,10 @@
 # may be reachable), a Docker engine, and systemd base images built offline with
 # debootstrap when no registry image is configured.
 #
-# Source it (`. scripts/setup-env.sh`) to get the virtualenv on PATH and the
-# variables the molecule scenarios read; run it to just prepare the machine.
+# Sourced (`. scripts/setup-env.sh`), it only defines the variables the
+# molecule scenarios read and the functions; `hwg_setup` then prepares the
+# machine and puts the virtualenv on PATH. Run directly, it prepares the
+# machine.
 set -euo pipefail
 
 HWG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -175,8 +177,10 @@ hwg_setup() {
     hwg_base_image "$MOLECULE_DEBIAN13_IMAGE" trixie
     hwg_el_check_image
   ) 9>"$HWG_CACHE/images.lock"
+  export PATH="$HWG_VENV/bin:$PATH"
+  export VIRTUAL_ENV="$HWG_VENV"
 }
 
-hwg_setup
-export PATH="$HWG_VENV/bin:$PATH"
-export VIRTUAL_ENV="$HWG_VENV"
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  hwg_setup
+fi

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/setup-env.sh
 . scripts/setup-env.sh
+hwg_setup
 
 stages=("$@")
 [ "${#stages[@]}" -gt 0 ] || stages=(build lint sanity unit el molecule)
