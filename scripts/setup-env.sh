@@ -163,22 +163,39 @@ hwg_checkout_collection() {
   ln -sfn ../../../.. "$HWG_ROOT/.cache/checkout/ansible_collections/httpd_wsgi/glance"
 }
 
-hwg_setup() {
+# The toolchain only: virtualenv, collections, Docker; the virtualenv on PATH.
+hwg_setup_toolchain() {
   hwg_apt_install unzip
   hwg_setup_venv
   hwg_checkout_collection
   hwg_docker_up
   mkdir -p "$HWG_APT_ARCHIVES/partial" "$HWG_PIP_CACHE"
+  export PATH="$HWG_VENV/bin:$PATH"
+  export VIRTUAL_ENV="$HWG_VENV"
+}
+
+# The images named (debian12, debian13, el-check), built where missing.
+hwg_setup_images() {
+  local name
   # One builder at a time: two runs sharing this machine must not debootstrap
   # into the same directory.
   (
     flock 9
-    hwg_base_image "$MOLECULE_DEBIAN12_IMAGE" bookworm
-    hwg_base_image "$MOLECULE_DEBIAN13_IMAGE" trixie
-    hwg_el_check_image
+    for name in "$@"; do
+      case "$name" in
+        debian12) hwg_base_image "$MOLECULE_DEBIAN12_IMAGE" bookworm ;;
+        debian13) hwg_base_image "$MOLECULE_DEBIAN13_IMAGE" trixie ;;
+        el-check) hwg_el_check_image ;;
+        *) hwg_log "unknown image $name"; return 1 ;;
+      esac
+    done
   ) 9>"$HWG_CACHE/images.lock"
-  export PATH="$HWG_VENV/bin:$PATH"
-  export VIRTUAL_ENV="$HWG_VENV"
+}
+
+# Everything the test suite uses.
+hwg_setup() {
+  hwg_setup_toolchain
+  hwg_setup_images debian12 debian13 el-check
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
