@@ -166,7 +166,7 @@ def enabled_apache_modules(host):
 
 
 def print_report(terminalreporter):
-    """pytest_terminal_summary body for the scenarios' conftest files."""
+    """pytest_terminal_summary body for molecule/conftest.py."""
     if not REPORT:
         return
     terminalreporter.section("uploads measured")

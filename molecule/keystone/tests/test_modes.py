@@ -139,8 +139,16 @@ def test_copy_image(host, mode):
     _cell(mode, "copy-image (admin)", "works (%.1f s for 16 MiB)" % (time.time() - started))
 
 
+def terminal_report(terminalreporter):
+    """The measured table for docs/import.md (molecule/conftest.py prints it)."""
+    lines = mode_table()
+    if lines:
+        terminalreporter.section("interoperable image import per mode")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def mode_table():
-    """The measured table for docs/import.md (conftest prints it)."""
     if not TABLE:
         return []
     lines = ["| method | " + " | ".join("mode `%s`" % m for m in MODES) + " |",
