@@ -20,7 +20,6 @@ the tables and chart of docs/benchmarks.md.
 import argparse
 import glob
 import hashlib
-import http.client
 import json
 import os
 import platform
@@ -32,10 +31,10 @@ import sys
 import tempfile
 import threading
 import time
-from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "plugins", "module_utils"))
 from glance_api import GlanceClient, GlanceError  # noqa: E402  pylint: disable=wrong-import-position
+from keystone_auth import KeystoneError, password_token  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIO = os.path.join(ROOT, "molecule", "bench", "molecule.yml")
@@ -259,21 +258,12 @@ def verified_upload(port, api_port, path, size, hashes, transfer, repeat=1, name
 # --- Interoperable import (deployment "import") ------------------------------
 
 def keystone_token(group_vars):
-    """An admin token (copy-image is admin-only by Glance's default policy)."""
-    auth = group_vars["hwg_bench_import"]["glance_wsgi_keystone_admin_auth"]
-    url = urlsplit(auth["auth_url"])
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": auth["username"], "password": auth["password"], "domain": {"name": auth["user_domain_name"]}}}},
-        "scope": {"project": {"name": auth["project_name"], "domain": {"name": auth["project_domain_name"]}}}}}
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-    conn.request("POST", url.path.rstrip("/") + "/auth/tokens", body=json.dumps(body),
-                 headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    if resp.status != 201:
-        raise BenchError("Keystone answered %d to the admin's token request" % resp.status)
-    return resp.getheader("X-Subject-Token")
+    """An admin token (copy-image is admin-only by Glance's default policy),
+    from the modules' own Keystone code."""
+    try:
+        return password_token(group_vars["hwg_bench_import"]["glance_wsgi_keystone_admin_auth"])
+    except KeystoneError as error:
+        raise BenchError(str(error)) from None
 
 
 def wait_image(api_port, image_id, done, what, timeout=1800.0):
