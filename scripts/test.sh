@@ -88,36 +88,46 @@ scenario_image() {
   esac
 }
 
-# Scenarios in HWG_BACKGROUND_SCENARIOS (default: faults and keystone, which
-# have their own container names and ports; faults spends most of its time in
-# throttled uploads)
-# run beside the others, with their own apt archive directory so that two apt
-# runs never share a lock; their output is printed when they end.
+# Scenarios in HWG_BACKGROUND_SCENARIOS run beside the others (they have
+# their own container names and ports; faults spends most of its time in
+# throttled uploads). It lists lanes separated by spaces; the scenarios of a
+# lane, joined by "+", run one after the other (default: faults then
+# cluster in one lane, keystone in another, so that at most three scenarios
+# share the machine's two cores). Each scenario gets its own apt archive
+# directory, so that two apt runs never share a lock; its output is printed
+# when the lanes end.
 start_background_scenarios() {
-  local scenario log
-  for scenario in "$@"; do
-    log="$HWG_CACHE/molecule-$scenario.log"
-    hwg_log "Scenario $scenario runs in the background (output: $log, printed at the end)"
-    mkdir -p "$HWG_CACHE/apt-archives-$scenario/partial"
+  local lane scenario
+  for lane in "$@"; do
+    IFS=+ read -r -a lane_scenarios <<<"$lane"
+    for scenario in "${lane_scenarios[@]}"; do
+      hwg_log "Scenario $scenario runs in the background (output: $HWG_CACHE/molecule-$scenario.log, printed at the end)"
+      mkdir -p "$HWG_CACHE/apt-archives-$scenario/partial"
+      rm -f "$HWG_CACHE/molecule-$scenario.log.result"
+      background_names+=("$scenario")
+    done
     (
-      t0=$SECONDS
-      if HWG_APT_ARCHIVES="$HWG_CACHE/apt-archives-$scenario" molecule test -s "$scenario" >"$log" 2>&1; then
-        echo "passed in $((SECONDS - t0)) s" >"$log.result"
-      else
-        echo "failed after $((SECONDS - t0)) s" >"$log.result"
-      fi
+      for scenario in "${lane_scenarios[@]}"; do
+        log="$HWG_CACHE/molecule-$scenario.log"
+        t0=$SECONDS
+        if HWG_APT_ARCHIVES="$HWG_CACHE/apt-archives-$scenario" molecule test -s "$scenario" >"$log" 2>&1; then
+          echo "passed in $((SECONDS - t0)) s" >"$log.result"
+        else
+          echo "failed after $((SECONDS - t0)) s" >"$log.result"
+        fi
+      done
     ) &
     background_pids+=("$!")
-    background_names+=("$scenario")
   done
 }
 
 wait_background_scenarios() {
-  local i scenario log result rc=0
-  for i in "${!background_pids[@]}"; do
-    scenario="${background_names[$i]}"
+  local pid scenario log result rc=0
+  for pid in "${background_pids[@]}"; do
+    wait "$pid" || true
+  done
+  for scenario in "${background_names[@]}"; do
     log="$HWG_CACHE/molecule-$scenario.log"
-    wait "${background_pids[$i]}" || true
     hwg_log "Output of scenario $scenario (ran in the background)"
     cat "$log"
     result="$(cat "$log.result" 2>/dev/null || echo "failed: no result")"
@@ -130,6 +140,7 @@ wait_background_scenarios() {
     fi
   done
   background_pids=()
+  background_names=()
   return "$rc"
 }
 
@@ -139,13 +150,21 @@ wait_background_scenarios() {
 stage_molecule() {
   local scenarios image reason passed=() skipped=() foreground=() background=()
   background_pids=() background_names=()
-  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi mod_wsgi buffering mode_switch faults keystone el9 el10}"
+  read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi buffering mode_switch faults cluster keystone el9 el10}"
+  local lanes lane members
+  read -r -a lanes <<<"${HWG_BACKGROUND_SCENARIOS-faults+cluster keystone}"
+  [ "${#scenarios[@]}" -gt 1 ] || lanes=()
+  for lane in "${lanes[@]}"; do
+    members=""
+    for scenario in ${lane//+/ }; do
+      [[ " ${scenarios[*]} " == *" $scenario "* ]] && members="${members:+$members+}$scenario"
+    done
+    [ -z "$members" ] || background+=("$members")
+  done
+  local in_background
+  in_background="+$(IFS=+; echo "${background[*]}")+"
   for scenario in "${scenarios[@]}"; do
-    if [[ " ${HWG_BACKGROUND_SCENARIOS-faults keystone} " == *" $scenario "* ]] && [ "${#scenarios[@]}" -gt 1 ]; then
-      background+=("$scenario")
-    else
-      foreground+=("$scenario")
-    fi
+    [[ "$in_background" == *"+$scenario+"* ]] || foreground+=("$scenario")
   done
   [ "${#background[@]}" -eq 0 ] || start_background_scenarios "${background[@]}"
   for scenario in "${foreground[@]}"; do

@@ -37,7 +37,8 @@ class GlanceError(Exception):
 class UploadResult:
     """What the client sent and how long it took."""
 
-    def __init__(self, status, size, md5, sha512, seconds, saw_continue, body):
+    def __init__(self, status, size, md5, sha512, seconds, saw_continue, body, headers=None):
+        self.headers = headers or {}
         self.status = status
         self.size = size
         self.md5 = md5
@@ -410,4 +411,5 @@ class GlanceClient:
         body = response.read()
         seconds = time.time() - started
         return UploadResult(response.status, sent, md5.hexdigest(), sha512.hexdigest(),
-                            seconds, saw_continue, body.decode("utf-8", "replace"))
+                            seconds, saw_continue, body.decode("utf-8", "replace"),
+                            headers=dict((name.lower(), value) for name, value in response.getheaders()))

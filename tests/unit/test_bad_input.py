@@ -17,6 +17,7 @@ PLAY = """
 READ_ONLY_TASKS = ("Validating arguments", "Check every number", "Gathering Facts", "Set variables", "Ensure the facts",
                    "Check ", "Load the variables", "Check the combination", "Measure the free space",
                    "Ask the package manager", "Choose the install method", "Plan the Listen lines",
+                   "Remember where this role's task files are",
                    "Run Glance under uWSGI, entry point validate",
                    "Configure Apache for Glance's mode, entry point validate")
 

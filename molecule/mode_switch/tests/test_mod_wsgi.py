@@ -1,5 +1,6 @@
-"""Mode mod_wsgi: Glance in mod_wsgi daemon processes, WSGIChunkedRequest On,
-no uWSGI. Chunked (with and without Expect) and Content-Length uploads work."""
+"""Mode mod_wsgi (the mode_switch scenario's host, after the switch): Glance
+in mod_wsgi daemon processes, WSGIChunkedRequest On, no uWSGI. Chunked (with
+and without Expect) and Content-Length uploads work."""
 
 from tests.integration.upload_checks import (  # noqa: F401
     spoofed_forwarding_headers_are_ignored,
