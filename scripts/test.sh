@@ -44,7 +44,21 @@ summary() {
 # molecule look for it, exactly as an operator would.
 stage_build() {
   rm -rf build .cache/collections
+  # The version galaxy.yml names has been released with antsibull-changelog
+  # (it is in changelogs/changelog.yaml and CHANGELOG.rst), the fragments
+  # written since are valid, and a tagged commit's tag names that version.
+  antsibull-changelog lint || return 1
+  local version tag
+  version="$(python3 -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')" || return 1
+  python3 -c 'import sys, yaml; sys.exit(sys.argv[1] not in yaml.safe_load(open("changelogs/changelog.yaml"))["releases"])' \
+    "$version" || { hwg_log "galaxy.yml names $version, which changelogs/changelog.yaml has not released"; return 1; }
+  grep -q "^v$version\$" CHANGELOG.rst || { hwg_log "CHANGELOG.rst has no section for $version"; return 1; }
+  tag="$(git describe --tags --exact-match 2>/dev/null || true)"
+  if [ -n "$tag" ] && [ "$tag" != "v$version" ]; then
+    hwg_log "this commit is tagged $tag but galaxy.yml names $version"; return 1
+  fi
   ansible-galaxy collection build --force --output-path build . >/dev/null || return 1
+  [ -f "build/httpd_wsgi-glance-$version.tar.gz" ] || { hwg_log "no tarball for version $version"; return 1; }
   # The tarball carries the license galaxy.yml names, and no test of a
   # script it leaves out.
   local listing
