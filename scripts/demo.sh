@@ -1,42 +1,130 @@
 #!/usr/bin/env bash
 # Deploys Glance behind Apache and uWSGI into a local Debian 12 container (the
 # molecule "default" scenario's instance) and proves a chunked upload through
-# Apache. Installs what is missing first (scripts/setup-env.sh).
-#   scripts/demo.sh                  # 256 MiB chunked upload
+# Apache. Installs what is missing first (scripts/setup-env.sh), and builds
+# only the Debian 12 image it uses.
+#   scripts/demo.sh                  # 256 MiB chunked upload; one line per step
+#   scripts/demo.sh --verbose        # the same, with molecule's and Ansible's output
 #   HWG_DEMO_SIZE_MIB=1024 scripts/demo.sh
-# Remove the container afterwards with: scripts/demo.sh destroy
+#   scripts/demo.sh destroy          # remove the container
+# The full output of every step goes to a log file (its path is printed); a
+# failing step shows its last lines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/setup-env.sh
 . scripts/setup-env.sh
-hwg_setup
+
+verbose=false
+action=deploy
+for arg in "$@"; do
+  case "$arg" in
+    -v | --verbose) verbose=true ;;
+    destroy) action=destroy ;;
+    *) echo "usage: $0 [--verbose] [destroy]" >&2; exit 2 ;;
+  esac
+done
+
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export MOLECULE_GLOB="molecule/*/molecule.yml"
-
-if [ "${1:-}" = destroy ]; then
-  exec molecule destroy -s default
-fi
-
-hwg_log "Building and installing the collection"
-rm -rf build .cache/collections
-ansible-galaxy collection build --force --output-path build . >/dev/null
-ansible-galaxy collection install --force --no-deps -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
-
-hwg_log "Deploying Glance, uWSGI and Apache into a Debian 12 container (a few minutes the first time)"
-# Molecule's state can outlive its container (another checkout, a reboot):
-# start from a clean state unless the container is really running.
-if [ "$(docker inspect -f '{{.State.Running}}' hwg-debian12 2>/dev/null)" != true ]; then
-  molecule reset -s default >/dev/null 2>&1 || true
-  docker rm -f hwg-debian12 >/dev/null 2>&1 || true
-fi
-molecule create -s default
-molecule converge -s default
-
 endpoint=http://127.0.0.1:29292
-inventory=.cache/demo-inventory.ini
-printf '[glance_api]\nhwg-debian12 ansible_connection=community.docker.docker ansible_python_interpreter=/usr/bin/python3\n' >"$inventory"
-hwg_log "Proving it: ${HWG_DEMO_SIZE_MIB:-256} MiB of random data, Transfer-Encoding: chunked with Expect: 100-continue, to $endpoint"
-ANSIBLE_DISPLAY_OK_HOSTS=true ansible-playbook -i "$inventory" httpd_wsgi.glance.verify \
-  -e glance_verify_endpoint="$endpoint" -e glance_verify_size_mib="${HWG_DEMO_SIZE_MIB:-256}" \
-  -e '{"glance_verify_transfers": ["chunked"]}'
-hwg_log "Glance is at $endpoint (container hwg-debian12); remove it with: scripts/demo.sh destroy"
+size_mib="${HWG_DEMO_SIZE_MIB:-256}"
+mkdir -p .cache/demo
+log="$PWD/.cache/demo/demo-$(date +%Y%m%d-%H%M%S).log"
+: >"$log"
+steps=5
+step=0
+started=$SECONDS
+
+# run_step TITLE COMMAND...: one line with the step's time; the command's
+# output goes to the log (and to the screen with --verbose).
+run_step() {
+  local title="$1" t0=$SECONDS status=0
+  shift
+  step=$((step + 1))
+  # A background subshell, so that errexit holds inside the step (bash
+  # ignores it in a command tested with || or if).
+  if $verbose; then
+    printf '[%d/%d] %s\n' "$step" "$steps" "$title"
+    ("$@") > >(tee -a "$log") 2>&1 &
+  else
+    printf '[%d/%d] %s ... ' "$step" "$steps" "$title"
+    ("$@") >>"$log" 2>&1 &
+  fi
+  wait "$!" || status=$?
+  if [ "$status" -ne 0 ]; then
+    printf 'failed after %d s. Last lines of the log:\n' "$((SECONDS - t0))"
+    tail -n 40 "$log" | sed 's/^/    /'
+    printf 'Full log: %s\n' "$log"
+    exit 1
+  fi
+  $verbose || printf '%d s\n' "$((SECONDS - t0))"
+}
+
+if [ "$action" = destroy ]; then
+  steps=2
+  run_step "tools (virtualenv, Docker)" hwg_setup_toolchain
+  export PATH="$HWG_VENV/bin:$PATH" VIRTUAL_ENV="$HWG_VENV"
+  run_step "removing the container hwg-default" molecule destroy -s default
+  exit 0
+fi
+
+build_collection() {
+  rm -rf build .cache/collections
+  ansible-galaxy collection build --force --output-path build .
+  ansible-galaxy collection install --force --no-deps -p .cache/collections build/httpd_wsgi-glance-*.tar.gz
+}
+
+deploy() {
+  # Molecule's state can outlive its container (another checkout, a reboot):
+  # start from a clean state unless the container is really running.
+  if [ "$(docker inspect -f '{{.State.Running}}' hwg-default 2>/dev/null)" != true ]; then
+    molecule reset -s default || true
+    docker rm -f hwg-default || true
+  fi
+  molecule create -s default
+  molecule converge -s default
+}
+
+verify() {
+  local inventory=.cache/demo/inventory.ini
+  printf '[glance_api]\nhwg-default ansible_connection=community.docker.docker ansible_python_interpreter=/usr/bin/python3\n' >"$inventory"
+  ANSIBLE_STDOUT_CALLBACK=ansible.builtin.json ansible-playbook -i "$inventory" httpd_wsgi.glance.verify \
+    -e glance_verify_endpoint="$endpoint" -e glance_verify_size_mib="$size_mib" \
+    -e '{"glance_verify_transfers": ["chunked"]}' >.cache/demo/verify.json
+  cat .cache/demo/verify.json
+}
+
+run_step "tools (virtualenv, collections, Docker)" hwg_setup_toolchain
+export PATH="$HWG_VENV/bin:$PATH" VIRTUAL_ENV="$HWG_VENV"
+run_step "Debian 12 image" hwg_setup_images debian12
+run_step "the collection, built and installed" build_collection
+run_step "Glance, uWSGI and Apache deployed into the container hwg-default" deploy
+run_step "a $size_mib MiB chunked upload through Apache, checked" verify
+
+# The upload's own result line (the image_upload module's message).
+result="$(python3 - .cache/demo/verify.json <<'EOF'
+import json
+import sys
+
+with open(sys.argv[1], encoding="utf-8") as handle:
+    report = json.load(handle)
+for task in report["plays"][0]["tasks"]:
+    for host in task["hosts"].values():
+        for item in host.get("results", []):
+            if item.get("msg"):
+                print("%s: %s" % (item.get("item", "upload"), item["msg"]))
+EOF
+)"
+cat <<EOF
+
+${result}
+
+Done in $((SECONDS - started)) s. Glance answers at ${endpoint} (container hwg-default,
+no Keystone: on loopback only). Upload an image yourself with:
+  glance --os-image-url ${endpoint} --os-auth-token none image-create --name demo \\
+    --disk-format raw --container-format bare --file ./image.raw
+  openstack --os-auth-type none --os-endpoint ${endpoint} image create \\
+    --disk-format raw --container-format bare --file ./image.raw demo
+Full log: ${log}
+Remove it: scripts/demo.sh destroy
+EOF

@@ -397,8 +397,10 @@ def test_node_loss_fails_only_that_nodes_uploads():
         assert result.status == 204 and result.headers.get("x-glance-node") == "hwg-cluster-a", result.body
         assert_stored(balancer, image["id"], 16 * MIB, result.md5, result.sha512)
         balancer.delete_image(image["id"])
-    CLUSTER.append("node B's container killed: %d uploads failed there, %d succeeded on node A; HAProxy marked B "
-                   "down %.1f s after the kill; later uploads went to node A" % (len(failed), len(survived), b_down))
+    answers = ", ".join(sorted(set(str(entry["status"] or entry.get("error", "")[:40]) for entry in failed)))
+    CLUSTER.append("node B's container killed: %d uploads failed there (%s), %d succeeded on node A; HAProxy marked "
+                   "B down %.1f s after the kill; later uploads went to node A"
+                   % (len(failed), answers, len(survived), b_down))
 
     # 3. What the losses left, cleaned from node A. Active images stay.
     keep = balancer.create_image("hwg-cluster-keep")["id"]
