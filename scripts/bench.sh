@@ -28,7 +28,8 @@ ansible-galaxy collection build --force --output-path build . >/dev/null
 ansible-galaxy collection install --force --no-deps -p .cache/collections build/httpd_wsgi-glance-*.tar.gz >/dev/null
 
 hwg_log "Creating the benchmark container (hwg-bench) and its MariaDB"
-molecule reset -s bench >/dev/null 2>&1 || true
+# Only this instance ("molecule reset" removes every molecule container).
+molecule destroy -s bench >/dev/null 2>&1 || true
 docker rm -f hwg-bench >/dev/null 2>&1 || true
 molecule create -s bench
 molecule prepare -s bench

@@ -76,9 +76,11 @@ build_collection() {
 
 deploy() {
   # Molecule's state can outlive its container (another checkout, a reboot):
-  # start from a clean state unless the container is really running.
+  # start from a clean state unless the container is really running. Only
+  # this scenario's instance goes ("molecule reset" would remove every
+  # molecule container on the machine, a running test's too).
   if [ "$(docker inspect -f '{{.State.Running}}' hwg-default 2>/dev/null)" != true ]; then
-    molecule reset -s default || true
+    molecule destroy -s default || true
     docker rm -f hwg-default || true
   fi
   molecule create -s default
@@ -112,7 +114,7 @@ for task in report["plays"][0]["tasks"]:
     for host in task["hosts"].values():
         for item in host.get("results", []):
             if item.get("msg"):
-                print("%s: %s" % (item.get("item", "upload"), item["msg"]))
+                print(item["msg"])
 EOF
 )"
 cat <<EOF
