@@ -187,10 +187,14 @@ def test_stale_uploads_deletes_an_import_whose_workers_were_killed(host, big_sou
     image = member.create_image("hwg-killed-import")
     sent = member.upload(image["id"], file_blocks(big_source), transfer="chunked", target="stage")
     assert sent.status == 204
+    partial = "/var/lib/glance/images/%s" % image["id"]
     member.import_image(image["id"], "glance-direct")
     _wait_importing(member, image["id"])
+    # Kill once the import has begun writing to the store: "importing" comes
+    # a moment before the first byte reaches it.
     master = host.check_output("systemctl show --property=MainPID --value %s" % UNIT)
-    host.check_output("pkill -9 -P %s" % master)
+    host.check_output("timeout 60 sh -c 'until [ -s %s ]; do sleep 0.05; done' && pkill -9 -P %s"
+                      % (partial, master))
     time.sleep(5)
     stuck = member.get_image(image["id"])
     assert stuck["status"] == "importing" and stuck["os_glance_import_task"], stuck
@@ -200,7 +204,6 @@ def test_stale_uploads_deletes_an_import_whose_workers_were_killed(host, big_sou
         member.import_image(image["id"], "glance-direct")
     assert raised.value.status == 409
     common = dict(endpoint=GLANCE, token=token(ADMIN), older_than=600)
-    partial = "/var/lib/glance/images/%s" % image["id"]
 
     rc, result = _stale_uploads(dry_run=False, **common)
     assert rc == 0 and image["id"] not in [e["id"] for e in result["stuck_imports"]], result
