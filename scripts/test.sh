@@ -106,8 +106,8 @@ scenario_image() {
 # their own container names and ports; faults spends most of its time in
 # throttled uploads). It lists lanes separated by spaces; the scenarios of a
 # lane, joined by "+", run one after the other (default: faults then
-# cluster in one lane, keystone in another, so that at most three scenarios
-# share the machine's two cores). Each scenario gets its own apt archive
+# cluster in one lane, keystone then buffering in another, so that at most
+# three scenarios share the machine's two cores). Each scenario gets its own apt archive
 # directory, so that two apt runs never share a lock; its output is printed
 # when the lanes end.
 start_background_scenarios() {
@@ -166,7 +166,7 @@ stage_molecule() {
   background_pids=() background_names=()
   read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi buffering mode_switch faults cluster keystone el9 el10}"
   local lanes lane members
-  read -r -a lanes <<<"${HWG_BACKGROUND_SCENARIOS-faults+cluster keystone}"
+  read -r -a lanes <<<"${HWG_BACKGROUND_SCENARIOS-faults+cluster keystone+buffering}"
   [ "${#scenarios[@]}" -gt 1 ] || lanes=()
   for lane in "${lanes[@]}"; do
     members=""
