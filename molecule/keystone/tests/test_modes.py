@@ -5,7 +5,7 @@ Each row of the table printed at the end (docs/import.md) is one call of
 this file: glance-direct with a chunked stage (what glanceclient and
 openstackclient send) and with a Content-Length stage, web-download and
 copy-image, each proven by size, md5 and sha512 in the store and on
-download. Runs last in the scenario: it leaves the host in mode mod_wsgi."""
+download. It leaves the host in mode mod_wsgi; only test_readme.py runs after it."""
 
 import json
 import os
