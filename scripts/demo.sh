@@ -14,11 +14,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/setup-env.sh
 . scripts/setup-env.sh
 
-verbose=false
+HWG_VERBOSE=false
 action=deploy
 for arg in "$@"; do
   case "$arg" in
-    -v | --verbose) verbose=true ;;
+    -v | --verbose) HWG_VERBOSE=true ;;
     destroy) action=destroy ;;
     *) echo "usage: $0 [--verbose] [destroy]" >&2; exit 2 ;;
   esac
@@ -35,29 +35,14 @@ steps=5
 step=0
 started=$SECONDS
 
-# run_step TITLE COMMAND...: one line with the step's time; the command's
-# output goes to the log (and to the screen with --verbose).
+# run_step TITLE COMMAND...: one numbered line with the step's time; the
+# command's output goes to the log (and to the screen with --verbose). A
+# failing step shows the log's last lines and stops the demo.
 run_step() {
-  local title="$1" t0=$SECONDS status=0
+  local title="$1"
   shift
   step=$((step + 1))
-  # A background subshell, so that errexit holds inside the step (bash
-  # ignores it in a command tested with || or if).
-  if $verbose; then
-    printf '[%d/%d] %s\n' "$step" "$steps" "$title"
-    ("$@") > >(tee -a "$log") 2>&1 &
-  else
-    printf '[%d/%d] %s ... ' "$step" "$steps" "$title"
-    ("$@") >>"$log" 2>&1 &
-  fi
-  wait "$!" || status=$?
-  if [ "$status" -ne 0 ]; then
-    printf 'failed after %d s. Last lines of the log:\n' "$((SECONDS - t0))"
-    tail -n 40 "$log" | sed 's/^/    /'
-    printf 'Full log: %s\n' "$log"
-    exit 1
-  fi
-  $verbose || printf '%d s\n' "$((SECONDS - t0))"
+  hwg_step "$log" "$(printf '[%d/%d] %s' "$step" "$steps" "$title")" "$@" || exit 1
 }
 
 if [ "$action" = destroy ]; then

@@ -30,6 +30,50 @@ export HWG_HOST_CA_BUNDLE="${HWG_HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.
 
 hwg_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# hwg_step LOG LABEL COMMAND...: runs COMMAND with its output appended to LOG
+# (and shown too when HWG_VERBOSE is true) and prints one line: "LABEL ... N s",
+# or "LABEL ... failed after N s" followed by the lines of LOG that name a
+# failure, its last HWG_TAIL_LINES lines (default 40) and its path. Returns
+# COMMAND's status; the time taken is left in HWG_STEP_SECONDS. COMMAND runs
+# in a background subshell, so errexit holds inside it (bash ignores errexit
+# in a command tested with || or if) and it cannot change the caller's
+# variables.
+hwg_step() {
+  local log="$1" label="$2" t0=$SECONDS status=0
+  shift 2
+  if [ "${HWG_VERBOSE:-false}" = true ]; then
+    printf '%s\n' "$label"
+    ("$@") > >(tee -a "$log") 2>&1 &
+  else
+    printf '%s ... ' "$label"
+    ("$@") >>"$log" 2>&1 &
+  fi
+  wait "$!" || status=$?
+  HWG_STEP_SECONDS=$((SECONDS - t0))
+  if [ "$status" -eq 0 ]; then
+    [ "${HWG_VERBOSE:-false}" = true ] && printf '%s: ' "$label"
+    printf '%d s\n' "$HWG_STEP_SECONDS"
+    return 0
+  fi
+  [ "${HWG_VERBOSE:-false}" = true ] && printf '%s: ' "$label"
+  printf 'failed after %d s\n' "$HWG_STEP_SECONDS"
+  hwg_show_failure "$log"
+  return "$status"
+}
+
+# hwg_show_failure LOG: the lines of LOG that name a failure (pytest's,
+# Ansible's, molecule's), then its last lines, then its path.
+hwg_show_failure() {
+  local log="$1"
+  if grep -q -E '^(FAILED |E   |fatal: |failed: \[|ERROR )|^CRITICAL ' "$log"; then
+    printf '    failures named in the log:\n'
+    grep -E '^(FAILED |E   |fatal: |failed: \[|ERROR )|^CRITICAL ' "$log" | head -n 40 | cut -c1-2000 | sed 's/^/      /'
+  fi
+  printf '    last lines of the log:\n'
+  tail -n "${HWG_TAIL_LINES:-40}" "$log" | cut -c1-400 | sed 's/^/      /'
+  printf '    full log: %s\n' "$log"
+}
+
 hwg_need_root() {
   if [ "$(id -u)" -ne 0 ]; then
     hwg_log "$1 needs root; run this script as root or provide it yourself."

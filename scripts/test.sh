@@ -1,43 +1,40 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, unit tests, and every molecule scenario that can
 # run on this machine. Installs what is missing first (scripts/setup-env.sh).
+# Prints one line per stage and per scenario with its time; the full output
+# of each goes to a log file under .cache/test/ (a failure shows the lines
+# that name it and the log's last lines), and the last line counts what
+# passed and failed.
 #   scripts/test.sh                # everything
 #   scripts/test.sh lint unit      # only some stages
+#   scripts/test.sh --verbose      # the full output on the screen too
 #   HWG_SCENARIOS="default" scripts/test.sh molecule
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/setup-env.sh
 . scripts/setup-env.sh
-hwg_setup
 
-stages=("$@")
+HWG_VERBOSE=false
+stages=()
+for arg in "$@"; do
+  case "$arg" in
+    -v | --verbose) HWG_VERBOSE=true ;;
+    *) stages+=("$arg") ;;
+  esac
+done
 [ "${#stages[@]}" -gt 0 ] || stages=(build lint sanity unit el molecule)
+logs="$PWD/.cache/test/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$logs"
+printf 'Logs of this run: %s\n' "$logs"
 started=$SECONDS
-declare -a results=("     setup (scripts/setup-env.sh): $SECONDS s")
-
-# Stages run inside "if", where errexit does not apply: each stage returns
-# at its first failing command itself.
-run_stage() {
-  local name="$1"; shift
-  hwg_log "Stage: $name"
-  local t0=$SECONDS
-  if "$@"; then
-    results+=("PASS $name ($((SECONDS - t0)) s)")
-  else
-    results+=("FAIL $name ($((SECONDS - t0)) s)")
-    summary
-    exit 1
-  fi
-}
+stages_passed=0 stages_failed=0 scenarios_passed=0 scenarios_failed=0 scenarios_skipped=0
+hwg_step "$logs/setup.log" "setup (scripts/setup-env.sh)" hwg_setup || exit 1
+export PATH="$HWG_VENV/bin:$PATH" VIRTUAL_ENV="$HWG_VENV"
 
 summary() {
-  hwg_log "Summary (total $((SECONDS - started)) s)"
-  printf '  %s\n' "${results[@]}"
-  local passed failed
-  passed=$(printf '%s\n' "${results[@]}" | grep -c '^PASS' || true)
-  failed=$(printf '%s\n' "${results[@]}" | grep -c '^FAIL' || true)
-  printf 'stages: %d passed, %d failed\n' "$passed" "$failed"
-  printf '%s\n' "${results[@]}" | grep '^SKIP' || true
+  printf 'Total %d s. stages: %d passed, %d failed; scenarios: %d passed, %d failed, %d skipped\n' \
+    "$((SECONDS - started))" "$stages_passed" "$stages_failed" \
+    "$scenarios_passed" "$scenarios_failed" "$scenarios_skipped"
 }
 
 # Builds the collection tarball and installs it where the playbooks and
@@ -105,24 +102,22 @@ scenario_image() {
 # Scenarios in HWG_BACKGROUND_SCENARIOS run beside the others (they have
 # their own container names and ports; faults spends most of its time in
 # throttled uploads). It lists lanes separated by spaces; the scenarios of a
-# lane, joined by "+", run one after the other (default: faults then
-# cluster in one lane, keystone then buffering in another, so that at most
-# three scenarios share the machine's two cores). Each scenario gets its own apt archive
-# directory, so that two apt runs never share a lock; its output is printed
-# when the lanes end.
+# lane, joined by "+", run one after the other (default: faults then cluster
+# in one lane, keystone then buffering in another, so that at most three
+# scenarios share the machine's two cores). Each scenario gets its own apt
+# archive directory, so that two apt runs never share a lock.
 start_background_scenarios() {
   local lane scenario
   for lane in "$@"; do
     IFS=+ read -r -a lane_scenarios <<<"$lane"
     for scenario in "${lane_scenarios[@]}"; do
-      hwg_log "Scenario $scenario runs in the background (output: $HWG_CACHE/molecule-$scenario.log, printed at the end)"
+      printf '  scenario %s starts in the background (log: %s)\n' "$scenario" "$logs/molecule-$scenario.log"
       mkdir -p "$HWG_CACHE/apt-archives-$scenario/partial"
-      rm -f "$HWG_CACHE/molecule-$scenario.log.result"
       background_names+=("$scenario")
     done
     (
       for scenario in "${lane_scenarios[@]}"; do
-        log="$HWG_CACHE/molecule-$scenario.log"
+        log="$logs/molecule-$scenario.log"
         t0=$SECONDS
         if HWG_APT_ARCHIVES="$HWG_CACHE/apt-archives-$scenario" molecule test -s "$scenario" >"$log" 2>&1; then
           echo "passed in $((SECONDS - t0)) s" >"$log.result"
@@ -141,15 +136,15 @@ wait_background_scenarios() {
     wait "$pid" || true
   done
   for scenario in "${background_names[@]}"; do
-    log="$HWG_CACHE/molecule-$scenario.log"
-    hwg_log "Output of scenario $scenario (ran in the background)"
-    cat "$log"
+    log="$logs/molecule-$scenario.log"
     result="$(cat "$log.result" 2>/dev/null || echo "failed: no result")"
-    hwg_log "Scenario $scenario $result"
-    results+=("     scenario $scenario (background) $result")
+    printf '  scenario %s (background) %s\n' "$scenario" "$result"
+    [ "$HWG_VERBOSE" != true ] || cat "$log"
     if [[ "$result" == passed* ]]; then
-      passed+=("$scenario")
+      scenarios_passed=$((scenarios_passed + 1))
     else
+      scenarios_failed=$((scenarios_failed + 1))
+      [ -f "$log" ] && hwg_show_failure "$log"
       rc=1
     fi
   done
@@ -162,7 +157,7 @@ wait_background_scenarios() {
 # cannot be had (no registry here, and EL images cannot be built offline) is
 # reported as skipped, with the reason, and does not fail the stage.
 stage_molecule() {
-  local scenarios image reason passed=() skipped=() foreground=() background=()
+  local scenarios image reason foreground=() background=()
   background_pids=() background_names=()
   read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi buffering mode_switch faults cluster keystone el9 el10}"
   local lanes lane members
@@ -186,34 +181,51 @@ stage_molecule() {
     if [ -n "$image" ] && ! docker image inspect "$image" >/dev/null 2>&1; then
       if ! reason="$(timeout 600 docker pull -q "$image" 2>&1)"; then
         if [ -n "${HWG_REQUIRE_ALL_SCENARIOS:-}" ]; then
-          hwg_log "Scenario $scenario: image $image cannot be pulled: $reason"
+          printf '  scenario %s: image %s cannot be pulled: %s\n' "$scenario" "$image" "$reason"
+          scenarios_failed=$((scenarios_failed + 1))
+          wait_background_scenarios || true
           return 1
         fi
-        hwg_log "SKIPPED scenario $scenario: image $image is not on this machine and cannot be pulled (${reason##*$'\n'})"
-        skipped+=("$scenario")
+        printf '  scenario %s skipped: image %s is not on this machine and cannot be pulled (%s)\n' \
+          "$scenario" "$image" "${reason##*$'\n'}"
+        scenarios_skipped=$((scenarios_skipped + 1))
         continue
       fi
     fi
-    local t0=$SECONDS
-    if ! molecule test -s "$scenario"; then
-      results+=("     scenario $scenario failed after $((SECONDS - t0)) s")
+    if ! hwg_step "$logs/molecule-$scenario.log" "  scenario $scenario" molecule test -s "$scenario"; then
+      scenarios_failed=$((scenarios_failed + 1))
       wait_background_scenarios || true
       return 1
     fi
-    passed+=("$scenario")
-    results+=("     scenario $scenario passed in $((SECONDS - t0)) s")
-    hwg_log "Scenario $scenario passed in $((SECONDS - t0)) s (suite at $((SECONDS - started)) s)"
+    scenarios_passed=$((scenarios_passed + 1))
   done
-  wait_background_scenarios || return 1
-  hwg_log "molecule scenarios: ${#passed[@]} passed (${passed[*]}), ${#skipped[@]} skipped (${skipped[*]:-none})"
-  results+=("     molecule scenarios passed: ${passed[*]}")
-  [ "${#skipped[@]}" -eq 0 ] || results+=("SKIP molecule scenarios without an image here: ${skipped[*]}")
+  wait_background_scenarios
 }
 
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export MOLECULE_GLOB="molecule/*/molecule.yml"
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 for stage in "${stages[@]}"; do
-  run_stage "$stage" "stage_$stage"
+  if [ "$stage" = molecule ]; then
+    # Its scenarios print a line each; the stage itself runs here, not in a
+    # subshell, so that it can count them.
+    printf 'stage molecule:\n'
+    t0=$SECONDS
+    if stage_molecule; then
+      stages_passed=$((stages_passed + 1))
+      printf 'stage molecule passed in %d s\n' "$((SECONDS - t0))"
+    else
+      stages_failed=$((stages_failed + 1))
+      printf 'stage molecule failed after %d s\n' "$((SECONDS - t0))"
+      summary
+      exit 1
+    fi
+  elif hwg_step "$logs/$stage.log" "stage $stage" "stage_$stage"; then
+    stages_passed=$((stages_passed + 1))
+  else
+    stages_failed=$((stages_failed + 1))
+    summary
+    exit 1
+  fi
 done
 summary
