@@ -21,11 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
 
 from glance_api import GlanceClient, random_blocks  # noqa: E402  pylint: disable=wrong-import-position
+from keystone_auth import password_token  # noqa: E402  pylint: disable=wrong-import-position
 
 MIB = 1024 * 1024
 IMAGE_DIR = "/var/lib/glance/images"
 APACHE = "http://127.0.0.1:29292"
 REPORT = []
+
+
+def keystone_token(keystone_v3, user):
+    """A token of ``user`` (name, password, project; Default domain) scoped
+    to that project, from the scenario's real Keystone, through the client
+    code the modules use."""
+    name, password, project = user
+    return password_token({"auth_url": keystone_v3, "username": name, "password": password,
+                           "project_name": project}, timeout=30)
 
 
 def record(name, **figures):

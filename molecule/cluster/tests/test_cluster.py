@@ -16,7 +16,7 @@ import urllib.request
 
 import testinfra
 
-from tests.integration.upload_checks import MIB, _ansible_env, record
+from tests.integration.upload_checks import MIB, _ansible_env, keystone_token, record
 
 from glance_api import GlanceClient, GlanceError, random_blocks
 
@@ -51,14 +51,7 @@ def node(name):
 
 
 def token(user=MEMBER):
-    name, password, project = user
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": name, "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
-    request = urllib.request.Request(KEYSTONE + "/auth/tokens", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.headers["X-Subject-Token"]
+    return keystone_token(KEYSTONE, user)
 
 
 def server_states():

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from tests.integration.upload_checks import (  # noqa: F401
-    IMAGE_DIR, MIB, _ansible_env, record, upload_and_check)
+    IMAGE_DIR, MIB, _ansible_env, keystone_token, record, upload_and_check)
 
 from glance_api import GlanceClient, GlanceError, random_blocks
 
@@ -33,14 +33,7 @@ OS_ENV = ("OS_AUTH_URL=%s OS_USERNAME={0} OS_PASSWORD={1} OS_PROJECT_NAME={2} OS
 
 
 def token(user):
-    name, password, project = user
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": name, "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
-    request = urllib.request.Request(KEYSTONE + "/auth/tokens", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.headers["X-Subject-Token"]
+    return keystone_token(KEYSTONE, user)
 
 
 @pytest.fixture(scope="module")
