@@ -45,6 +45,17 @@ def _readme():
     return files, [line for line in commands.group(1).splitlines() if line.strip()]
 
 
+def _failures(run):
+    """The messages of the tasks that failed, else the output's end."""
+    try:
+        plays = json.loads(run.stdout)["plays"]
+    except ValueError:
+        return (run.stdout + run.stderr)[-4000:]
+    return ["%s: %s" % (task["task"]["name"], outcome.get("msg"))
+            for play in plays for task in play["tasks"] for outcome in task["hosts"].values()
+            if outcome.get("failed") and not outcome.get("ignore_errors")] or run.stderr[-4000:]
+
+
 def test_the_readme_deploys_and_verifies(host, tmp_path):
     files, commands = _readme()
     assert sorted(files) == ["creds.yml", "deploy.yml", "group_vars/glance_api/main.yml",
@@ -60,24 +71,24 @@ def test_the_readme_deploys_and_verifies(host, tmp_path):
     hosts = [line.split()[0] for line in files["inventory.ini"].splitlines()
              if line.strip() and not line.startswith(("[", "#"))]
     assert len(hosts) == 1, hosts
-    port = GLANCE.rsplit(":", 1)[1]
     # This machine's part: the container, loopback ports of the scenario's own,
-    # and no stock port 80 (containers share the host's network).
-    (tmp_path / "local.ini").write_text(
-        "[glance_api]\n%s ansible_connection=community.docker.docker ansible_host=%s"
-        " ansible_python_interpreter=/usr/bin/python3 glance_wsgi_listen_address=127.0.0.1"
-        " glance_wsgi_listen_port=%s glance_wsgi_uwsgi_port=29693"
-        " apache_proxy_disable_stock_listen=true apache_proxy_disable_default_site=true\n"
-        % (hosts[0], "hwg-" + os.environ["MOLECULE_SCENARIO_NAME"], port),
-        encoding="utf-8")
+    # and no stock port 80 (containers share the host's network). YAML, so
+    # that the booleans stay booleans.
+    local = {"ansible_connection": "community.docker.docker",
+             "ansible_host": "hwg-" + os.environ["MOLECULE_SCENARIO_NAME"],
+             "ansible_python_interpreter": "/usr/bin/python3",
+             "glance_wsgi_listen_address": "127.0.0.1", "glance_wsgi_listen_port": int(GLANCE.rsplit(":", 1)[1]),
+             "glance_wsgi_uwsgi_port": 29693,
+             "apache_proxy_disable_stock_listen": True, "apache_proxy_disable_default_site": True}
+    (tmp_path / "local.yml").write_text(json.dumps({"glance_api": {"hosts": {hosts[0]: local}}}), encoding="utf-8")
     assert len(commands) == 2 and all(c.startswith("ansible-playbook -i inventory.ini ") for c in commands), commands
     results = []
     for command in commands:
         argv = shlex.split(command)
-        argv[1:1] = ["-i", "local.ini"]
+        argv[1:1] = ["-i", "local.yml"]
         run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=1800,
                              env=_ansible_env(), check=False)
-        assert run.returncode == 0, (command, (run.stdout + run.stderr)[-4000:])
+        assert run.returncode == 0, (command, _failures(run))
         results.append(json.loads(run.stdout))
     deployed = results[0]["stats"][hosts[0]]
     assert deployed["failures"] == 0 and deployed["unreachable"] == 0, deployed
