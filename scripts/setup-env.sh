@@ -33,16 +33,14 @@ hwg_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # hwg_step LOG LABEL COMMAND...: runs COMMAND with its output appended to LOG
 # (and shown too when HWG_VERBOSE is true) and prints one line: "LABEL ... N s",
-# or "LABEL ... failed after N s" followed by the lines of LOG that name a
-# failure, its last HWG_TAIL_LINES lines (default 40) and its path. Returns
-# COMMAND's status; the time taken is left in HWG_STEP_SECONDS. COMMAND runs
-# in a background subshell, so errexit holds inside it (bash ignores errexit
-# in a command tested with || or if) and it cannot change the caller's
-# variables.
+# or "LABEL ... failed after N s" followed by hwg_show_failure's excerpt of
+# LOG. Returns COMMAND's status. COMMAND runs in a background subshell, so
+# errexit holds inside it (bash ignores errexit in a command tested with || or
+# if) and it cannot change the caller's variables.
 hwg_step() {
-  local log="$1" label="$2" t0=$SECONDS status=0
+  local log="$1" label="$2" t0=$SECONDS status=0 verbose="${HWG_VERBOSE:-false}"
   shift 2
-  if [ "${HWG_VERBOSE:-false}" = true ]; then
+  if [ "$verbose" = true ]; then
     printf '%s\n' "$label"
     ("$@") > >(tee -a "$log") 2>&1 &
   else
@@ -50,28 +48,24 @@ hwg_step() {
     ("$@") >>"$log" 2>&1 &
   fi
   wait "$!" || status=$?
-  HWG_STEP_SECONDS=$((SECONDS - t0))
+  [ "$verbose" != true ] || printf '%s: ' "$label"
   if [ "$status" -eq 0 ]; then
-    [ "${HWG_VERBOSE:-false}" = true ] && printf '%s: ' "$label"
-    printf '%d s\n' "$HWG_STEP_SECONDS"
-    return 0
+    printf '%d s\n' "$((SECONDS - t0))"
+  else
+    printf 'failed after %d s\n' "$((SECONDS - t0))"
+    hwg_show_failure "$log"
   fi
-  [ "${HWG_VERBOSE:-false}" = true ] && printf '%s: ' "$label"
-  printf 'failed after %d s\n' "$HWG_STEP_SECONDS"
-  hwg_show_failure "$log"
   return "$status"
 }
 
 # hwg_show_failure LOG: the lines of LOG that name a failure (pytest's,
-# Ansible's, molecule's), then its last lines, then its path.
+# Ansible's, molecule's), then its last 40 lines, then its path.
 hwg_show_failure() {
-  local log="$1"
-  if grep -q -E '^(FAILED |E   |fatal: |failed: \[|ERROR )|^CRITICAL ' "$log"; then
-    printf '    failures named in the log:\n'
-    grep -E '^(FAILED |E   |fatal: |failed: \[|ERROR )|^CRITICAL ' "$log" | head -n 40 | cut -c1-2000 | sed 's/^/      /'
-  fi
+  local log="$1" named
+  named="$(grep -E '^(FAILED |E   |fatal: |failed: \[|ERROR |CRITICAL )' "$log" | head -n 40 | cut -c1-2000)" || true
+  [ -z "$named" ] || printf '    failures named in the log:\n%s\n' "$(sed 's/^/      /' <<<"$named")"
   printf '    last lines of the log:\n'
-  tail -n "${HWG_TAIL_LINES:-40}" "$log" | cut -c1-400 | sed 's/^/      /'
+  tail -n 40 "$log" | cut -c1-400 | sed 's/^/      /'
   printf '    full log: %s\n' "$log"
 }
 
