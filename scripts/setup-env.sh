@@ -24,6 +24,11 @@ export MOLECULE_DEBIAN13_IMAGE="${MOLECULE_DEBIAN13_IMAGE:-localhost/httpd-wsgi-
 HWG_DEMO_IMAGE="${HWG_DEMO_IMAGE:-localhost/httpd-wsgi-glance/debian-systemd-glance:12}"
 export HWG_EL_CHECK_IMAGE="${HWG_EL_CHECK_IMAGE:-localhost/httpd-wsgi-glance/el-check:2}"
 export HWG_APT_ARCHIVES="${HWG_APT_ARCHIVES:-$HWG_CACHE/apt-archives}"
+# How long community.docker's modules (molecule's create and destroy) wait for
+# one answer from the Docker daemon. Their default, 60 s, is too short on a
+# busy 2-core machine: removing a container whose layer holds gigabytes of
+# uploads took longer while four scenarios ran (a CI run failed on it).
+export DOCKER_TIMEOUT="${DOCKER_TIMEOUT:-300}"
 # pip's cache for the venv scenario (it keeps the uWSGI wheel pip builds), and
 # the CA bundle pip inside the containers trusts for PyPI.
 export HWG_PIP_CACHE="${HWG_PIP_CACHE:-$HWG_CACHE/pip}"
