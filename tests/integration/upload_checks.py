@@ -25,7 +25,12 @@ from keystone_auth import password_token  # noqa: E402  pylint: disable=wrong-im
 
 MIB = 1024 * 1024
 IMAGE_DIR = "/var/lib/glance/images"
-APACHE = "http://127.0.0.1:29292"
+# The scenario's Apache and uWSGI ports (molecule.yml's verifier env): the
+# Debian 12 scenarios that run one after the other share 29292 and 29293;
+# those that run beside them have their own.
+LISTEN_PORT = int(os.environ.get("HWG_LISTEN_PORT", "29292"))
+UWSGI_PORT = int(os.environ.get("HWG_UWSGI_PORT", "29293"))
+APACHE = "http://127.0.0.1:%d" % LISTEN_PORT
 REPORT = []
 
 

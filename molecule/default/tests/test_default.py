@@ -9,11 +9,10 @@ import pytest
 from tests.integration.upload_checks import (  # noqa: F401
     metadefs_are_served, spoofed_forwarding_headers_are_ignored,
     assert_verify_playbook_passes, run_image_upload,
-    APACHE, MIB, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing,
+    APACHE, LISTEN_PORT, MIB, UWSGI_PORT, ApacheTmpWatcher, annotate_last, check_mode_changes_nothing,
     curl_chunked_expect_check, enabled_apache_modules, upload_and_check)
 
-UWSGI = "http://127.0.0.1:29293"
-UWSGI_PORT = 29293
+UWSGI = "http://127.0.0.1:%d" % UWSGI_PORT
 SOCKET_TIMEOUT = 60
 UPLOAD_SIZE = 64 * MIB
 WATCHED = ["/etc/glance/glance-api.conf", "/etc/uwsgi/glance-uwsgi.ini",
@@ -88,13 +87,14 @@ def test_apache_listens_only_where_told(host):
     (apache_proxy_disable_stock_listen)."""
     listen = host.file("/etc/apache2/conf-enabled/apache-proxy-listen.conf")
     assert listen.is_symlink
-    assert [l for l in listen.content_string.splitlines() if l.startswith("Listen")] == ["Listen 127.0.0.1:29292"]
+    listens = [l for l in listen.content_string.splitlines() if l.startswith("Listen")]
+    assert listens == ["Listen 127.0.0.1:%d" % LISTEN_PORT]
     ports = host.file("/etc/apache2/ports.conf").content_string
     assert not [l for l in ports.splitlines() if l.strip().startswith("Listen")]
     assert "#Listen 80  (apache_proxy_disable_stock_listen)" in ports
     assert not host.socket("tcp://0.0.0.0:80").is_listening
     record = json.loads(host.file("/etc/apache2/apache-proxy-sites/site-glance-api.json").content_string)
-    assert record["listen"] == ["127.0.0.1:29292"]
+    assert record["listen"] == ["127.0.0.1:%d" % LISTEN_PORT]
 
 
 def test_proxy_modules_enabled_and_others_not(host):
