@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes roles/glance_wsgi/files/constraints/glance-VERSION.txt: the exact
 # versions pip resolves today for Glance VERSION from PyPI, as a constraints
-# file for install method venv.
+# file for install method venv, with the MySQL driver and memcached client
+# the role adds when the settings need them.
 #
 # OpenStack publishes its tested pins as upper-constraints
 # (https://releases.openstack.org/constraints/upper/<series>); a host that
@@ -21,7 +22,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$python" -m venv "$tmp/venv"
 # --isolated: only PyPI, whatever pip configuration this machine has.
 "$tmp/venv/bin/pip" install --isolated --cert "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" \
-  -q "glance==$version"
+  -q "glance==$version" PyMySQL python-memcached
 {
   echo "# Constraints for Glance $version from PyPI, resolved by scripts/gen_venv_constraints.sh"
   echo "# on $(date -u +%Y-%m-%d) with $("$tmp/venv/bin/python" -V)."

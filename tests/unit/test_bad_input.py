@@ -188,6 +188,13 @@ CASES = [
      "apache_proxy_chunked_backend_url (\"uwsgi://127.0.0.1:8002/\") must be an http:// URL"),
     ("glance_wsgi", {"glance_wsgi_mode": "uwsgi", "glance_wsgi_uwsgi_chunked_port": 60999},
      "must differ: Apache and uWSGI cannot listen on the same port"),
+    ("glance_wsgi", {"glance_wsgi_database_upgrade": "rolling",
+                     "glance_wsgi_database_connection": "postgresql://glance:x@db/glance"},
+     "glance_wsgi_database_connection is a postgresql database: Glance's zero-downtime schema path"),
+    ("glance_wsgi", {"glance_wsgi_database_upgrade": "online"}, "value of glance_wsgi_database_upgrade must be one of"),
+    ("glance_wsgi", {"glance_wsgi_haproxy_balancers": [{"host": "lb1", "socket": "run/haproxy.sock",
+                                                        "backend": "glance_api"}]},
+     "Each entry of glance_wsgi_haproxy_balancers needs host"),
 ]
 
 

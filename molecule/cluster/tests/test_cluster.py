@@ -6,6 +6,7 @@ none of which may fail. Every upload is proven by what Glance stored: size,
 md5 and sha512 of the bytes sent."""
 
 import csv
+import datetime
 import io
 import json
 import os
@@ -31,10 +32,10 @@ STAGING_DIR = "/var/lib/glance/staging"
 IMAGE_DIR = "/var/lib/glance/images"
 ROLLING_UPLOADS = 20
 ROLLING_SIZE = 64 * MIB
-# Bytes per second of each rolling upload: about 2 s each, so that two
+# Bytes per second of each rolling upload: about 8 s each, so that two
 # senders keep uploads in flight all the time without taking the CPU the
-# nodes need (CI runs other scenarios beside this one).
-ROLLING_RATE = 32 * MIB
+# nodes and the other scenarios CI runs beside this one need.
+ROLLING_RATE = 8 * MIB
 CLUSTER = []
 
 
@@ -76,6 +77,17 @@ def assert_stored(client, image_id, size, md5, sha512):
     return image
 
 
+def import_finished(client, image_id, timeout=60):
+    """Wait until the import task has let go of the image: Glance marks the
+    image active before it drops its task lock (the os_glance_import_task
+    property), and a delete that races that last update hit a database
+    deadlock under load, which Glance 25.1's retry turns into a 500."""
+    deadline = time.time() + timeout
+    while "os_glance_import_task" in client.get_image(image_id):
+        assert time.time() < deadline, "the import task still holds image %s" % image_id
+        time.sleep(0.5)
+
+
 def test_haproxy_sends_to_both_nodes():
     deadline = time.time() + 30
     while server_states() != {name: "UP" for name in NODES} and time.time() < deadline:
@@ -108,6 +120,7 @@ def test_import_staged_on_one_node_runs_through_the_other():
     assert GlanceClient(HAPROXY, token=tok, timeout=600).download(image["id"]) == (size, staged.md5, staged.sha512)
     # Node B never had the data: only A's import, proxied there by B, could
     # have read it.
+    import_finished(node_a, image["id"])
     node_a.delete_image(image["id"])
     CLUSTER.append("staged on node A, imported through node B: active, checksums match, import %.1f s" % imported)
 
@@ -125,6 +138,7 @@ def test_imports_through_haproxy():
         holders += staged_on(image["id"])
         balancer.import_image(image["id"], "glance-direct")
         assert_stored(balancer, image["id"], 16 * MIB, staged.md5, staged.sha512)
+        import_finished(balancer, image["id"])
         balancer.delete_image(image["id"])
     CLUSTER.append("4 glance-direct imports through HAProxy: all active; staged on %s"
                    % ", ".join("%s x%d" % (name, holders.count(name)) for name in NODES))
@@ -208,30 +222,79 @@ class StatePoller(threading.Thread):
         return out
 
 
-def rolling_under_uploads(label, playbook, extra_vars=None):
-    """Run the playbook over both nodes while chunked uploads go through
-    HAProxy; every upload must succeed with the bytes sent, each node must
-    have been restarted while out of the balancer, one after the other, with
-    uploads running as it left."""
+def play(*args, extra_vars=None, limit=None, adhoc=False):
+    """ansible-playbook (or, adhoc, ansible) over the scenario's inventory;
+    stdout is the json callback's report."""
+    command = ["ansible" if adhoc else "ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    if limit:
+        command += ["--limit", limit]
+    return subprocess.run(command + list(args), capture_output=True, text=True, timeout=1800, check=False,
+                          env=_ansible_env())
+
+
+def changed_at(run, task_name):
+    """{host: epoch seconds} at which the named task started, on each host it
+    changed, from the json callback's report (one play per serial batch)."""
+    found = {}
+    for one_play in json.loads(run.stdout)["plays"]:
+        for task in one_play["tasks"]:
+            # A role's task is named "ROLE : NAME".
+            if task["task"]["name"].split(" : ")[-1] != task_name:
+                continue
+            started = datetime.datetime.fromisoformat(task["task"]["duration"]["start"]).timestamp()
+            for host, result in task["hosts"].items():
+                if result.get("changed"):
+                    found[host] = started
+    return found
+
+
+def failure_text(run):
+    return run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def schema_state():
+    """The rows of the shared database's alembic_version (one per branch)."""
+    out = subprocess.run(["docker", "exec", "hwg-cluster-infra", "mysql", "-N", "-B", "glance", "-e",
+                          "SELECT version_num FROM alembic_version"], capture_output=True, text=True, check=True)
+    return sorted(out.stdout.split())
+
+
+def running_uwsgi(name):
+    """The program the node's uWSGI master runs (read from /proc: its exe
+    link needs CAP_SYS_PTRACE)."""
+    return node(name).check_output("tr '\\0' ' ' < /proc/%d/cmdline" % uwsgi_pid(name)).split()[0]
+
+
+def db_check(name, manage):
+    return node(name).run("runuser -u glance -- %s db check" % manage).rc
+
+
+def rolling_under_uploads(label, *steps):
+    """Run the steps (callables that run playbooks and return the restart
+    times they caused, {host: epoch seconds}) while chunked uploads go
+    through HAProxy. Every upload must succeed with the bytes sent; each node
+    must have restarted once, while out of the balancer, one after the
+    other, with uploads running as it left. Returns the state poller."""
     pids = {name: uwsgi_pid(name) for name in NODES}
     poller = StatePoller()
     poller.start()
-    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], playbook]
-    if extra_vars:
-        command += ["-e", json.dumps(extra_vars)]
+    restarts = {}
     with UploadLoop() as loop:
         while loop.count() < 3:
             time.sleep(0.2)
         started = time.time()
-        play = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False,
-                              env=_ansible_env())
-        play_seconds = time.time() - started
-        after = loop.count()
-        while loop.count() < max(ROLLING_UPLOADS, after + 2):
-            time.sleep(0.2)
-    poller.stop.set()
-    poller.join()
-    assert play.returncode == 0, play.stdout[-3000:] + play.stderr[-3000:]
+        try:
+            for step in steps:
+                restarts.update(step())
+        finally:
+            play_seconds = time.time() - started
+            after = loop.count()
+            while loop.count() < max(ROLLING_UPLOADS, after + 2):
+                time.sleep(0.2)
+            poller.stop.set()
+            poller.join()
 
     failed = [entry for entry in loop.results if entry.get("status") != 204]
     assert not failed, failed
@@ -240,42 +303,111 @@ def rolling_under_uploads(label, playbook, extra_vars=None):
         assert_stored(checker, entry["id"], ROLLING_SIZE, entry["md5"], entry["sha512"])
         checker.delete_image(entry["id"])
 
-    # Each node was restarted, out of the balancer, one after the other.
+    # Each node restarted once, while out of the balancer, one after the
+    # other. A window without a restart in it is a failed health check
+    # (a busy machine): reported, not a drain.
     assert all(uwsgi_pid(name) != pid for name, pid in pids.items())
-    windows = {name: poller.windows(name) for name in NODES}
-    assert all(len(found) == 1 for found in windows.values()), poller.changes
-    (a_down, a_up), (b_down, b_up) = windows["hwg-cluster-a"][0], windows["hwg-cluster-b"][0]
+    assert sorted(restarts) == sorted(NODES), restarts
+    drains, flaps = {}, {}
+    for name in NODES:
+        windows = poller.windows(name)
+        holding = [window for window in windows if window[0] <= restarts[name] <= window[1]]
+        assert len(holding) == 1, "%s restarted at %.1f outside its drain: %r" % (name, restarts[name], poller.changes)
+        drains[name] = holding[0]
+        flaps[name] = len(windows) - 1
+    (a_down, a_up), (b_down, b_up) = drains["hwg-cluster-a"], drains["hwg-cluster-b"]
     assert a_up <= b_down or b_up <= a_down, "both nodes were out of the balancer at once: %r" % poller.changes
     # Uploads were running when each node left the balancer.
     in_flight = {name: sum(1 for entry in loop.results if entry["started"] < down < entry["ended"])
-                 for name, ((down, _up),) in windows.items()}
+                 for name, (down, _up) in drains.items()}
     assert all(count > 0 for count in in_flight.values()), in_flight
 
     slowest = max(entry["ended"] - entry["started"] for entry in loop.results)
     record("cluster " + label, uploads=len(loop.results), failed=len(failed), slowest_s=round(slowest, 2),
            play_s=round(play_seconds, 1))
-    CLUSTER.append("%s (%.0f s): %d chunked uploads of %d MiB through HAProxy, %d failed, slowest %.1f s"
+    CLUSTER.append("%s (%.0f s of playbooks): %d chunked uploads of %d MiB through HAProxy, %d failed, slowest %.1f s"
                    % (label, play_seconds, len(loop.results), ROLLING_SIZE // MIB, len(failed), slowest))
     for name in NODES:
-        down, up = windows[name][0]
-        CLUSTER.append("  %s out of HAProxy for %.1f s; %d uploads in flight as it left"
-                       % (name, up - down, in_flight[name]))
-    return play
+        down, up = drains[name]
+        CLUSTER.append("  %s out of HAProxy for %.1f s; %d uploads in flight as it left%s"
+                       % (name, up - down, in_flight[name],
+                          "; %d failed health check(s) outside the drain" % flaps[name] if flaps[name] else ""))
+    return poller
 
 
-def test_rolling_restart_fails_no_upload():
-    rolling_under_uploads("rolling restart", "httpd_wsgi.glance.rolling_restart")
+BALANCERS = [{"host": "hwg-cluster-infra", "socket": "/run/haproxy/admin.sock", "backend": "glance_api"}]
 
 
-def test_rolling_converge_of_a_uwsgi_change_fails_no_upload():
-    """The site playbook one node at a time (glance_wsgi_serial=1) with a
-    changed uWSGI option: uWSGI must restart, and the role drains each node
-    first (glance_wsgi_drain_on_restart auto)."""
-    play = rolling_under_uploads("rolling converge, uWSGI option changed", "httpd_wsgi.glance.site",
-                                 {"glance_wsgi_serial": 1, "glance_wsgi_uwsgi_options": {"max-requests": 100000}})
-    assert "Take this node out of its balancer before the restart" in play.stdout
+def test_rolling_restart_through_the_haproxy_socket_fails_no_upload():
+    """playbooks/rolling_restart.yml with glance_wsgi_haproxy_balancers: each
+    node is set to DRAIN through HAProxy's admin socket, then MAINT once
+    idle, restarted, and set back to READY once it answers."""
+    def restart():
+        run = play("httpd_wsgi.glance.rolling_restart", extra_vars={"glance_wsgi_haproxy_balancers": BALANCERS})
+        assert run.returncode == 0, failure_text(run)
+        return changed_at(run, "Restart Glance's uWSGI service")
+
+    poller = rolling_under_uploads("rolling restart, drained through HAProxy's admin socket", restart)
     for name in NODES:
+        states = [state.split()[0] for _when, who, state in poller.changes if who == name]
+        assert "DRAIN" in states and "MAINT" in states and states.index("DRAIN") < states.index("MAINT"), states
+
+
+UPGRADE = {"glance_wsgi_install_method": "venv", "glance_wsgi_uwsgi_options": {"max-requests": 100000}}
+PACKAGED_UWSGI = "/usr/bin/uwsgi-core"
+VENV = "/opt/glance/glance-33.0.0"
+UWSGI_RESTART = "Restart uWSGI on the new ini, unit or binary"
+
+
+def test_rolling_upgrade_fails_no_upload():
+    """playbooks/rolling_upgrade.yml from Debian 12's Glance 25.1 packages to
+    Glance 33.0.0 in a virtualenv (and a changed uWSGI option), on Glance's
+    zero-downtime database path, with uploads running through HAProxy: node
+    A alone first (--limit), when the contract must refuse to run; then the
+    contract entry point over both nodes, refused while B runs 25.1; then
+    the whole playbook, which upgrades B and contracts the schema once."""
+    before = schema_state()
+    middle = {}
+
+    def node_a_alone():
+        run = play("httpd_wsgi.glance.rolling_upgrade", extra_vars=UPGRADE, limit="hwg-cluster-a")
+        assert run.returncode != 0, "the contract ran with node B left out"
+        assert "hwg-cluster-b is not in this play" in run.stdout, failure_text(run)
+        assert changed_at(run, "Contract the database schema, once") == {}
+        middle.update(schema=schema_state(), a=running_uwsgi("hwg-cluster-a"), b=running_uwsgi("hwg-cluster-b"),
+                      a_check=db_check("hwg-cluster-a", VENV + "/bin/glance-manage"),
+                      b_check=db_check("hwg-cluster-b", "glance-manage"), a_pid=uwsgi_pid("hwg-cluster-a"))
+        refused = play("glance_api", "-m", "ansible.builtin.include_role", "-a",
+                       "name=httpd_wsgi.glance.glance_wsgi tasks_from=database_contract.yml", "--become",
+                       extra_vars=UPGRADE, adhoc=True)
+        assert refused.returncode != 0 and "hwg-cluster-b has no Glance" in refused.stdout, failure_text(refused)
+        assert schema_state() == middle["schema"]
+        return changed_at(run, UWSGI_RESTART)
+
+    def whole_playbook():
+        run = play("httpd_wsgi.glance.rolling_upgrade", extra_vars=UPGRADE)
+        assert run.returncode == 0, failure_text(run)
+        assert list(changed_at(run, "Contract the database schema, once")) != []
+        return changed_at(run, UWSGI_RESTART)
+
+    rolling_under_uploads("rolling upgrade, Glance 25.1 packages to 33.0.0 in a virtualenv", node_a_alone,
+                          whole_playbook)
+    after = schema_state()
+    # Between the runs: A ran the new release on the expanded and migrated
+    # schema, B the old one on the same database.
+    assert middle["a"] == VENV + "/bin/uwsgi" and middle["b"] == PACKAGED_UWSGI, middle
+    assert (middle["a_check"], middle["b_check"]) == (5, 0), middle
+    assert any(v.startswith("2024_1_expand") for v in middle["schema"]), middle
+    assert not any(v.startswith("2024_1_contract") for v in middle["schema"]), middle
+    assert any(v.startswith("2024_1_contract") for v in after), after
+    # A restarted once, in its own run; the whole playbook left it alone.
+    assert uwsgi_pid("hwg-cluster-a") == middle["a_pid"]
+    for name in NODES:
+        assert running_uwsgi(name) == VENV + "/bin/uwsgi"
+        assert db_check(name, VENV + "/bin/glance-manage") == 0
         assert "max-requests = 100000" in node(name).file("/etc/uwsgi/glance-uwsgi.ini").content_string
+    CLUSTER.append("  schema: %s before, %s after node A, %s at the end; between the runs A (33.0.0) found a "
+                   "contract pending and B (25.1) the schema current" % (before, middle["schema"], after))
 
 
 ADMIN = ("admin", "keystone-admin-test", "admin")
