@@ -100,13 +100,12 @@ scenario_image() {
 }
 
 # Scenarios in HWG_BACKGROUND_SCENARIOS run beside the others (they have
-# their own container names and ports; much of their time is throttled
-# uploads, waits for services and downloads). It lists lanes separated by
-# spaces; the scenarios of a lane, joined by "+", run one after the other
-# (default: faults then debian13, keystone then buffering, cluster then
-# mode_switch; the foreground chain runs default, venv and uwsgi, which
-# share ports 29292-29293). Each scenario gets
-# its own apt archive directory, so that two apt runs never share a lock.
+# their own container names and ports; faults spends most of its time in
+# throttled uploads). It lists lanes separated by spaces; the scenarios of a
+# lane, joined by "+", run one after the other (default: faults then cluster
+# in one lane, keystone then buffering in another, so that at most three
+# scenarios share the machine's two cores). Each scenario gets its own apt
+# archive directory, so that two apt runs never share a lock.
 start_background_scenarios() {
   local lane scenario
   for lane in "$@"; do
@@ -154,82 +153,30 @@ wait_background_scenarios() {
   return "$rc"
 }
 
-# Splits the scenarios into background lanes and the foreground chain
-# (globals molecule_lanes and molecule_foreground).
-plan_molecule() {
-  local scenarios lanes lane members scenario in_background
-  molecule_lanes=() molecule_foreground=()
+# A scenario whose image this machine has or can pull runs; one whose image
+# cannot be had (no registry here, and EL images cannot be built offline) is
+# reported as skipped, with the reason, and does not fail the stage.
+stage_molecule() {
+  local scenarios image reason foreground=() background=()
+  background_pids=() background_names=()
   read -r -a scenarios <<<"${HWG_SCENARIOS:-default debian13 venv uwsgi buffering mode_switch faults cluster keystone el9 el10}"
-  read -r -a lanes <<<"${HWG_BACKGROUND_SCENARIOS-faults+debian13 keystone+buffering cluster+mode_switch}"
+  local lanes lane members
+  read -r -a lanes <<<"${HWG_BACKGROUND_SCENARIOS-faults+cluster keystone+buffering}"
   [ "${#scenarios[@]}" -gt 1 ] || lanes=()
   for lane in "${lanes[@]}"; do
     members=""
     for scenario in ${lane//+/ }; do
       [[ " ${scenarios[*]} " == *" $scenario "* ]] && members="${members:+$members+}$scenario"
     done
-    [ -z "$members" ] || molecule_lanes+=("$members")
+    [ -z "$members" ] || background+=("$members")
   done
-  in_background="+$(IFS=+; echo "${molecule_lanes[*]}")+"
+  local in_background
+  in_background="+$(IFS=+; echo "${background[*]}")+"
   for scenario in "${scenarios[@]}"; do
-    [[ "$in_background" == *"+$scenario+"* ]] || molecule_foreground+=("$scenario")
+    [[ "$in_background" == *"+$scenario+"* ]] || foreground+=("$scenario")
   done
-}
-
-# The background lanes start once, with the molecule stage.
-lanes_started=false
-start_lanes() {
-  "$lanes_started" && return 0
-  lanes_started=true
-  background_pids=() background_names=()
-  plan_molecule
-  [ "${#molecule_lanes[@]}" -eq 0 ] || start_background_scenarios "${molecule_lanes[@]}"
-}
-
-# With the molecule stage, the unit and el stages run beside the scenarios
-# rather than before them (they only use the CPU, and the foreground chain
-# of scenarios is the longest): one background job, their lines printed
-# when it ends.
-side_stages=()
-side_pid=""
-start_side_stages() {
-  [ "${#side_stages[@]}" -gt 0 ] || return 0
-  (
-    for stage in "${side_stages[@]}"; do
-      if HWG_VERBOSE=false hwg_step "$logs/$stage.log" "stage $stage (beside the scenarios)" "stage_$stage" \
-        >"$logs/$stage.line"; then
-        echo passed >"$logs/$stage.result"
-      else
-        echo failed >"$logs/$stage.result"
-      fi
-    done
-  ) &
-  side_pid=$!
-}
-
-wait_side_stages() {
-  local stage rc=0
-  [ -n "$side_pid" ] || return 0
-  wait "$side_pid" || true
-  side_pid=""
-  for stage in "${side_stages[@]}"; do
-    cat "$logs/$stage.line" 2>/dev/null || printf 'stage %s: no result\n' "$stage"
-    if [ "$(cat "$logs/$stage.result" 2>/dev/null)" = passed ]; then
-      stages_passed=$((stages_passed + 1))
-    else
-      stages_failed=$((stages_failed + 1))
-      rc=1
-    fi
-  done
-  return "$rc"
-}
-
-# A scenario whose image this machine has or can pull runs; one whose image
-# cannot be had (no registry here, and EL images cannot be built offline) is
-# reported as skipped, with the reason, and does not fail the stage.
-stage_molecule() {
-  local image reason scenario
-  start_lanes
-  for scenario in "${molecule_foreground[@]}"; do
+  [ "${#background[@]}" -eq 0 ] || start_background_scenarios "${background[@]}"
+  for scenario in "${foreground[@]}"; do
     image="$(scenario_image "$scenario")"
     if [ -n "$image" ] && ! docker image inspect "$image" >/dev/null 2>&1; then
       if ! reason="$(timeout 600 docker pull -q "$image" 2>&1)"; then
@@ -259,25 +206,17 @@ export ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/collections"
 export MOLECULE_GLOB="molecule/*/molecule.yml"
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 for stage in "${stages[@]}"; do
-  if [[ "$stage" =~ ^(unit|el)$ && " ${stages[*]} " == *" molecule "* ]]; then
-    side_stages+=("$stage")
-    continue
-  fi
   if [ "$stage" = molecule ]; then
     # Its scenarios print a line each; the stage itself runs here, not in a
     # subshell, so that it can count them.
-    start_lanes
-    start_side_stages
     printf 'stage molecule:\n'
     t0=$SECONDS
     if stage_molecule; then
       stages_passed=$((stages_passed + 1))
       printf 'stage molecule passed in %d s\n' "$((SECONDS - t0))"
-      wait_side_stages || { summary; exit 1; }
     else
       stages_failed=$((stages_failed + 1))
       printf 'stage molecule failed after %d s\n' "$((SECONDS - t0))"
-      wait_side_stages || true
       summary
       exit 1
     fi
