@@ -32,6 +32,14 @@ def test_packaged_glance_api_is_masked_and_stopped(host):
     assert not host.service("glance-api").is_running
 
 
+def test_glance_installed_without_its_recommends(host):
+    """glance_wsgi_install_recommends false: glance-api is there, what only
+    its recommends pull in (SciPy, a C compiler) is not."""
+    assert host.package("glance-api").is_installed
+    for name in ("python3-scipy", "gcc-12", "python3-matplotlib"):
+        assert not host.package(name).is_installed, name
+
+
 def test_uwsgi_listens_on_loopback_only(host):
     listeners = [line for line in host.check_output("ss -Htln").splitlines()
                  if re.search(r":%d\s" % UWSGI_PORT, line + " ")]
