@@ -27,7 +27,7 @@ description:
   - Fails, before anything changes, when a site's address cannot be bound next to another file's
     C(Listen) (a wildcard and a single address on the same port).
   - Used by the C(apache_proxy) role; not meant to be called on its own.
-version_added: 0.9.0
+version_added: 0.2.0
 author:
   - httpd_wsgi.glance maintainers (@httpd-wsgi)
 options:

@@ -15,7 +15,7 @@ description:
     and every URL without an C(http://) or C(https://) scheme and a host. Nothing runs on the managed host.
   - The roles of this collection run it first, before anything changes, over tables that list every count,
     size, port, timeout, path and URL they take (a unit test checks that the tables cover the argument specs).
-version_added: 0.3.0
+version_added: 0.2.0
 author:
   - httpd_wsgi.glance maintainers (@httpd-wsgi)
 options:

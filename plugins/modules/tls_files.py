@@ -18,7 +18,7 @@ description:
   - Changes nothing; runs the same in check mode.
   - Apache's configuration test (C(apache2ctl -t)) reads none of this. Without this check, a bad pair passes
     it and stops Apache, every site on it, at the next graceful reload.
-version_added: 0.3.0
+version_added: 0.2.0
 author:
   - httpd_wsgi.glance maintainers (@httpd-wsgi)
 options:
