@@ -2,8 +2,8 @@
 # Deploys Glance behind Apache and uWSGI into a local Debian 12 container (the
 # molecule "default" scenario's instance) and proves a chunked upload through
 # Apache. Installs what is missing first (scripts/setup-env.sh), and builds
-# only the Debian 12 image it uses, plus a copy with Glance's packages
-# installed, which makes a deployment into a new container take half the time.
+# only the Debian 12 image it uses, plus a copy with Glance's and Apache's
+# packages installed, so that a deployment into a new container skips dpkg.
 #   scripts/demo.sh                  # 256 MiB chunked upload; one line per step
 #   scripts/demo.sh --verbose        # the same, with molecule's and Ansible's output
 #   HWG_DEMO_SIZE_MIB=1024 scripts/demo.sh
