@@ -89,13 +89,7 @@ verify() {
 # virtualenv. The image step then waits for it on hwg_setup_images' lock
 # (and builds the image itself if that build failed).
 tools() {
-  local missing=(unzip)
-  python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-  command -v dockerd >/dev/null 2>&1 || docker info >/dev/null 2>&1 || missing+=(docker.io)
-  [[ "$MOLECULE_DEBIAN12_IMAGE" != localhost/* ]] || missing+=(mmdebstrap debian-archive-keyring)
-  hwg_apt_install "${missing[@]}"
   hwg_docker_up
-  mkdir -p "$HWG_CACHE"
   if ! docker image inspect "$MOLECULE_DEBIAN12_IMAGE" >/dev/null 2>&1; then
     hwg_log "Building the Debian 12 image in the background (log: ${log%.log}-image.log)"
     (hwg_setup_images debian12 >"${log%.log}-image.log" 2>&1 &)

@@ -88,9 +88,15 @@ hwg_apt_install() {
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   hwg_need_root "Installing ${missing[*]}"
-  hwg_log "Installing Debian packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # One apt at a time: the demo builds its base image beside the virtualenv,
+  # and apt-get refuses to run while another holds its lock.
+  mkdir -p "$HWG_CACHE"
+  (
+    flock 8
+    hwg_log "Installing Debian packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  ) 8>"$HWG_CACHE/apt.lock"
 }
 
 hwg_setup_venv() {
@@ -228,6 +234,7 @@ hwg_setup_images() {
   local name
   # One builder at a time: two runs sharing this machine must not build
   # into the same directory.
+  mkdir -p "$HWG_CACHE"
   (
     flock 9
     for name in "$@"; do
@@ -241,6 +248,13 @@ hwg_setup_images() {
   ) 9>"$HWG_CACHE/images.lock"
 }
 
+# hwg_role_list ROLE NAME: the list NAME in ROLE's vars/Debian.yml, on one line.
+hwg_role_list() {
+  "$HWG_VENV/bin/python" -c 'import sys, yaml
+print(" ".join(yaml.safe_load(open(sys.argv[1]))[sys.argv[2]]))' \
+    "$HWG_ROOT/roles/$1/vars/Debian.yml" "$2"
+}
+
 # The demo's image: the Debian 12 image with the packages the roles install
 # for the package install method (roles/*/vars/Debian.yml), installed but not
 # started, so that a deployment into a new demo container skips dpkg. Built
@@ -252,12 +266,8 @@ hwg_demo_image() {
   base_id="$(docker image inspect -f '{{.Id}}' "$base")" || return 1
   # Glance's packages (masked: the role runs Glance under uWSGI) and
   # Apache's (disabled: the role starts it once its sites are written).
-  packages="$("$HWG_VENV/bin/python" -c 'import sys, yaml
-print(" ".join(yaml.safe_load(open(sys.argv[1]))["__glance_wsgi_package_packages"]))' \
-    "$HWG_ROOT/roles/glance_wsgi/vars/Debian.yml")" || return 1
-  apache="$("$HWG_VENV/bin/python" -c 'import sys, yaml
-print(" ".join(yaml.safe_load(open(sys.argv[1]))["__apache_proxy_packages"]))' \
-    "$HWG_ROOT/roles/apache_proxy/vars/Debian.yml")" || return 1
+  packages="$(hwg_role_list glance_wsgi __glance_wsgi_package_packages)" || return 1
+  apache="$(hwg_role_list apache_proxy __apache_proxy_packages)" || return 1
   if docker image inspect "$HWG_DEMO_IMAGE" >/dev/null 2>&1; then
     label="$(docker image inspect -f '{{index .Config.Labels "hwg.base"}}' "$HWG_DEMO_IMAGE")"
     created="$(docker image inspect -f '{{.Created}}' "$HWG_DEMO_IMAGE")"
