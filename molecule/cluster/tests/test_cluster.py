@@ -365,6 +365,56 @@ UPGRADE = {"glance_wsgi_install_method": "venv", "glance_wsgi_uwsgi_options": {"
 PACKAGED_UWSGI = "/usr/bin/uwsgi-core"
 VENV = "/opt/glance/glance-33.0.0"
 UWSGI_RESTART = "Restart uWSGI on the new ini, unit or binary"
+GLANCE_FILES = ["/etc/glance/glance-api.conf", "/etc/glance/glance-api-paste.ini", "/etc/uwsgi/glance-uwsgi.ini",
+                "/usr/local/share/glance-wsgi/uwsgi-app.py"]
+
+
+def glance_files(name):
+    """{path: md5} of the files the node's Glance and uWSGI read."""
+    return {path: node(name).file(path).md5sum if node(name).file(path).exists else None for path in GLANCE_FILES}
+
+
+def test_a_failed_upgrade_leaves_the_node_on_its_release_and_files():
+    """The upgrade of node A fails after the new release's glance-api.conf
+    and paste pipeline are written (its database cannot be reached): they
+    are put back, uWSGI was never restarted, and a restart afterwards runs
+    the old release on its own files and takes uploads."""
+    name = "hwg-cluster-a"
+    before = glance_files(name)
+    pid = uwsgi_pid(name)
+    broken = dict(UPGRADE, glance_wsgi_database_connection=(
+        "mysql+pymysql://glance:not-the-password@127.0.0.1:29498/glance"))
+    run = play("httpd_wsgi.glance.rolling_upgrade", extra_vars=broken, limit=name)
+    assert run.returncode != 0, failure_text(run)
+    assert "Check whether the database schema is current] failed" in run.stdout, failure_text(run)
+    assert "/etc/glance/glance-api.conf, /etc/glance/glance-api-paste.ini are back in place" in run.stdout, \
+        failure_text(run)
+    assert glance_files(name) == before
+    assert not node(name).run("ls /etc/glance/*~ 2>/dev/null").stdout.strip()
+    assert uwsgi_pid(name) == pid and running_uwsgi(name) == PACKAGED_UWSGI
+    assert node(name).file(VENV + "/bin/glance-manage").exists
+    # What the restored files are for: the next restart of the old release.
+    node(name).check_output("systemctl restart glance-uwsgi")
+    client = GlanceClient(NODES[name], token=token(), timeout=600)
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(NODES[name] + "/healthcheck", timeout=10) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        assert time.time() < deadline, "node A did not answer after the restart"
+        time.sleep(1)
+    image = client.create_image("hwg-cluster-after-failed-upgrade")
+    result = client.upload(image["id"], random_blocks(16 * MIB), transfer="chunked")
+    assert result.status == 204, result.body
+    assert_stored(client, image["id"], 16 * MIB, result.md5, result.sha512)
+    client.delete_image(image["id"])
+    assert running_uwsgi(name) == PACKAGED_UWSGI
+    CLUSTER.append("failed upgrade of node A (database unreachable): glance-api.conf and the paste pipeline put "
+                   "back, uWSGI not restarted; after a restart the old release took a 16 MiB upload")
+
 
 
 def test_rolling_upgrade_fails_no_upload():

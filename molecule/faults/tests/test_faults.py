@@ -304,16 +304,26 @@ def test_client_pauses_within_the_limit_succeed_and_longer_ones_fail_cleanly(hos
 
 
 def test_uwsgi_option_that_fails_at_start_puts_the_previous_service_back(host):
-    ini_before = host.file(INI).md5sum
+    """With a glance-api.conf change in the same run: uwsgi_service's
+    rollback starts the previous uWSGI, which reads the new glance-api.conf;
+    glance_wsgi then puts the previous one back and restarts it once more."""
+    ini_before, conf_before = host.file(INI).md5sum, host.file(CONF).md5sum
+    pid_before = host.check_output("systemctl show -p MainPID --value %s" % UNIT)
     # Parses in strict mode, but Apache holds the port: uWSGI cannot start.
-    run = _ansible_playbook({"glance_wsgi_uwsgi_options": {"http-socket": "127.0.0.1:29392"}})
+    run = _ansible_playbook({"glance_wsgi_uwsgi_options": {"http-socket": "127.0.0.1:29392"},
+                             "glance_wsgi_config_overrides": {"DEFAULT": {"image_size_cap": 1099511627775}}})
     output = run.stdout + run.stderr
     assert run.returncode != 0
     assert "Address already in use" in output, output[-3000:]
     assert "were put back and the service runs them again" in output, output[-3000:]
+    assert "are back in place" in output and "The previous %s" % CONF in output, output[-3000:]
+    assert "restarted on them" in output and "did not restart" not in output, output[-3000:]
     assert host.file(INI).md5sum == ini_before
+    assert host.file(CONF).md5sum == conf_before
     assert host.service("glance-uwsgi").is_running
-    assert not host.run("ls /etc/uwsgi/*~ /etc/systemd/system/glance-uwsgi.service.*~ 2>/dev/null").stdout.strip()
+    assert host.check_output("systemctl show -p MainPID --value %s" % UNIT) != pid_before
+    assert not host.run("ls /etc/uwsgi/*~ /etc/systemd/system/glance-uwsgi.service.*~ /etc/glance/*~ "
+                        "2>/dev/null").stdout.strip()
     upload_and_check(host, APACHE, "after-failed-uwsgi-change", 16 * MIB)
 
 
