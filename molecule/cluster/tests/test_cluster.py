@@ -416,7 +416,6 @@ def test_a_failed_upgrade_leaves_the_node_on_its_release_and_files():
                    "back, uWSGI not restarted; after a restart the old release took a 16 MiB upload")
 
 
-
 def test_rolling_upgrade_fails_no_upload():
     """playbooks/rolling_upgrade.yml from Debian 12's Glance 25.1 packages to
     Glance 33.0.0 in a virtualenv (and a changed uWSGI option), on Glance's
